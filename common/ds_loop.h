@@ -1,0 +1,82 @@
+/*
+ * ds_loop.h - the one consume, handle, produce, commit loop.
+ *
+ * A stage is a handler. The loop consumes the stage's input topic in a
+ * consumer group, hands each record to the handler, produces the handler's
+ * output keyed by the same documentId, waits for its delivery report and only
+ * then stores the record's offset (librdkafka's automatic offset store is
+ * off, so a crash redelivers instead of losing). Transient errors are retried
+ * with exponential backoff and full jitter, Retry-After winning; permanent
+ * errors and spent retries go to the DLQ with the original key and value and
+ * headers that name the cause. SIGTERM and SIGINT finish the record in hand,
+ * commit, and return.
+ */
+#ifndef DS_LOOP_H
+#define DS_LOOP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ds_error.h"
+
+typedef struct ds_msg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *key;      /* the documentId, NUL-terminated copy */
+    json_t *value;        /* borrowed: the parsed JSON object */
+    const char *trace_id; /* from the "docsync.trace_id" header, or "" */
+    int attempt;          /* 1 on the first try */
+} ds_msg;
+
+/* Handles one record. Returns 0 with *out set to a new JSON object to
+ * publish on the stage's output topic (or NULL when there is nothing to
+ * publish), or -1 with err classified. */
+typedef int (*ds_handler_fn)(void *ctx, const ds_msg *in, json_t **out,
+                             ds_err *err);
+
+typedef struct ds_stage {
+    const char *name;        /* "fetcher", ... */
+    const char *in_topic;
+    const char *out_topic;
+    ds_handler_fn handle;
+    void *ctx;
+} ds_stage;
+
+typedef struct ds_loop_conf {
+    const char *brokers;        /* KAFKA_BROKERS */
+    const char *group;          /* KAFKA_GROUP, default docsync-<stage> */
+    const char *dlq_topic;      /* DLQ_TOPIC, default docsync.dlq */
+    long max_attempts;          /* MAX_ATTEMPTS */
+    long backoff_base_ms;       /* BACKOFF_BASE_MS */
+    long backoff_cap_ms;        /* BACKOFF_CAP_MS */
+    long retry_budget_ms;       /* RETRY_BUDGET_MS: total waiting per record */
+    long max_poll_interval_ms;  /* KAFKA_MAX_POLL_INTERVAL_MS */
+} ds_loop_conf;
+
+/* Fills conf with the defaults for stage, then overrides them from the
+ * environment. Returns 0, or -1 with err naming the bad variable. */
+int ds_loop_conf_load(ds_loop_conf *conf, const char *stage, ds_err *err);
+
+/* Runs the loop until ds_loop_stop is called or a signal arrives. Returns 0
+ * after a clean shutdown, -1 with err when the loop could not start. */
+int ds_loop_run(const ds_stage *stage, const ds_loop_conf *conf,
+                ds_err *err);
+
+/* Asks the loop to stop; safe from a signal handler. */
+void ds_loop_stop(void);
+
+/* Nonzero once a stop was asked for. */
+int ds_loop_stopping(void);
+
+/* Installs SIGTERM/SIGINT handlers that call ds_loop_stop, and ignores
+ * SIGPIPE (a write to a dead Redis or HTTP socket must not kill us). */
+void ds_loop_install_signals(void);
+
+/* Backoff before attempt `attempt` (>= 2): with x = min(cap, base *
+ * 2^(attempt - 2)), a random wait in [x/2, x]. The jitter spreads workers
+ * that failed together; the floor keeps a wait from collapsing to zero. */
+long ds_backoff_ms(int attempt, long base_ms, long cap_ms);
+
+#endif

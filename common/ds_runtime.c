@@ -1,0 +1,135 @@
+/* ds_runtime.c - start-up shared by every executable; see ds_runtime.h. */
+#include "ds_runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ds_config.h"
+#include "ds_http.h"
+#include "ds_log.h"
+
+static void print_help(const ds_program *prog)
+{
+    printf("usage: %s [--help] [--version]\n\n%s\n\n"
+           "Configured by environment variables (NAME_FILE reads a secret "
+           "from a file):\n%s", prog->name, prog->summary, prog->env_help);
+}
+
+int ds_runtime_start(const ds_program *prog, int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_help(prog);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("%s %s\n", prog->name, DS_VERSION);
+            return 0;
+        }
+        fprintf(stderr, "%s: unknown argument '%s' (try --help)\n",
+                prog->name, argv[i]);
+        return 2;
+    }
+    ds_log_init(prog->stage,
+                ds_log_level_parse(ds_env_str("LOG_LEVEL", "info"),
+                                   DS_LOG_INFO));
+    if (ds_http_global_init() < 0) {
+        ds_log_msg(DS_LOG_ERROR, "libcurl failed to initialise");
+        return 1;
+    }
+    return -1;
+}
+
+ds_redis *ds_runtime_redis(ds_err *err)
+{
+    const char *host = ds_env_str("REDIS_HOST", "127.0.0.1");
+    long port, timeout;
+    ds_redis *r;
+
+    if (ds_env_long("REDIS_PORT", 6379, &port, err) < 0 ||
+        ds_env_long("REDIS_TIMEOUT_MS", 2000, &timeout, err) < 0)
+        return NULL;
+    r = ds_redis_new(host, (int)port, timeout);
+    if (r == NULL)
+        ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory", "redis handle");
+    return r;
+}
+
+int ds_runtime_http_timeouts(long *connect_ms, long *total_ms, ds_err *err)
+{
+    if (ds_env_long("HTTP_CONNECT_TIMEOUT_MS", 5000, connect_ms, err) < 0 ||
+        ds_env_long("HTTP_TIMEOUT_MS", 60000, total_ms, err) < 0)
+        return -1;
+    return 0;
+}
+
+int ds_runtime_fail(const char *what, const ds_err *err)
+{
+    ds_log_msg(DS_LOG_ERROR, "%s: %s (%s)", what, err->msg, err->reason);
+    return 1;
+}
+
+char *ds_runtime_key_header(const char *header_var, const char *fallback_name,
+                            const char *secret_var, ds_err *err)
+{
+    const char *name = ds_env_str(header_var, fallback_name);
+    char *secret, *line;
+
+    secret = ds_env_secret(secret_var, err);
+    if (secret == NULL)
+        return NULL;
+    if (asprintf(&line, "%s: %s", name, secret) < 0) {
+        line = NULL;
+        ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory", "key header");
+    }
+    /* Wipe the copy so the secret lives in one place only. */
+    memset(secret, 0, strlen(secret));
+    free(secret);
+    return line;
+}
+
+const char *ds_runtime_owner(void)
+{
+    static char owner[128];
+    char host[64] = "host";
+    struct timespec ts;
+
+    if (owner[0] != '\0')
+        return owner;
+    gethostname(host, sizeof(host) - 1);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(owner, sizeof(owner), "%s:%d:%lx", host, (int)getpid(),
+             (unsigned long)(ts.tv_nsec ^ ts.tv_sec));
+    return owner;
+}
+
+int ds_runtime_stage_main(const ds_program *prog, const ds_stage *stage,
+                          int (*configure)(void *ctx, ds_err *err),
+                          void (*cleanup)(void *ctx), int argc, char **argv)
+{
+    ds_loop_conf conf;
+    ds_err err;
+    int rc;
+
+    rc = ds_runtime_start(prog, argc, argv);
+    if (rc >= 0)
+        return rc;
+    ds_err_clear(&err);
+    ds_loop_install_signals();
+    ds_runtime_owner();
+    if (configure(stage->ctx, &err) < 0 ||
+        ds_loop_conf_load(&conf, stage->name, &err) < 0)
+        rc = ds_runtime_fail("cannot start", &err);
+    else if (ds_loop_run(stage, &conf, &err) < 0)
+        rc = ds_runtime_fail("loop failed", &err);
+    else
+        rc = 0;
+    cleanup(stage->ctx);
+    ds_log_msg(DS_LOG_INFO, "exit %d", rc);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/*
+ * ds_runtime.h - what every docsync executable does at start.
+ *
+ * Answers --help and --version, sets up logging from LOG_LEVEL, and builds
+ * the shared clients from the environment.
+ */
+#ifndef DS_RUNTIME_H
+#define DS_RUNTIME_H
+
+#include "ds_error.h"
+#include "ds_loop.h"
+#include "ds_redis.h"
+
+typedef struct ds_program {
+    const char *name;     /* "docsync-fetcher" */
+    const char *stage;    /* "fetcher": stamped on every log line */
+    const char *summary;  /* one sentence */
+    const char *env_help; /* the variables it reads, one per line */
+} ds_program;
+
+/* Handles the command line. Returns -1 when the program should go on,
+ * otherwise the exit code to leave with (0 after --help or --version, 2 on
+ * an unknown argument). Also initialises logging and libcurl. */
+int ds_runtime_start(const ds_program *prog, int argc, char **argv);
+
+/* A Redis handle for REDIS_HOST and REDIS_PORT. Returns NULL with err set
+ * when the settings are bad or memory is short. */
+ds_redis *ds_runtime_redis(ds_err *err);
+
+/* HTTP bounds from HTTP_CONNECT_TIMEOUT_MS and HTTP_TIMEOUT_MS. */
+int ds_runtime_http_timeouts(long *connect_ms, long *total_ms, ds_err *err);
+
+/* Logs err as the reason the program cannot start and returns 1, the exit
+ * code for a bad start. */
+int ds_runtime_fail(const char *what, const ds_err *err);
+
+/* Builds "Header: secret" from the header name in header_var (default
+ * fallback_name) and the secret secret_var (or secret_var_FILE). Returns a
+ * string the caller frees, or NULL with err set. */
+char *ds_runtime_key_header(const char *header_var, const char *fallback_name,
+                            const char *secret_var, ds_err *err);
+
+/* A token naming this process among all replicas ("host:pid:random"), for
+ * lease owners. The string lives as long as the process. */
+const char *ds_runtime_owner(void);
+
+/* The whole main() of a stage: handles the command line, installs the
+ * signal handlers, calls configure(ctx), runs the loop, calls cleanup(ctx).
+ * Returns the process's exit code. */
+int ds_runtime_stage_main(const ds_program *prog, const ds_stage *stage,
+                          int (*configure)(void *ctx, ds_err *err),
+                          void (*cleanup)(void *ctx), int argc, char **argv);
+
+#endif

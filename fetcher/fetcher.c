@@ -1,0 +1,214 @@
+/*
+ * fetcher - copies each announced document out of the CRM.
+ *
+ * Consumes docsync.events. For each document it reads the CRM's metadata,
+ * streams the content into the content-addressed blob store while hashing
+ * it, and publishes to docsync.fetched a reference to the blob with its
+ * size, sha256 and md5 and the source metadata. A document the CRM no longer
+ * has is a permanent failure (source_not_found).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ds_blob.h"
+#include "ds_blobref.h"
+#include "ds_config.h"
+#include "ds_http.h"
+#include "ds_log.h"
+#include "ds_loop.h"
+#include "ds_runtime.h"
+#include "ds_state.h"
+
+typedef struct fetcher {
+    const char *crm_url;
+    const char *blob_dir;
+    char *key_header;          /* "X-API-Key: <secret>": never logged */
+    long connect_ms, timeout_ms;
+    ds_http *http;
+    ds_redis *redis;
+} fetcher;
+
+static const ds_program PROGRAM = {
+    "docsync-fetcher", "fetcher",
+    "Reads docsync.events, copies each document from the CRM into the blob "
+    "store, publishes docsync.fetched.",
+    "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, BLOB_DIR, LOG_LEVEL\n"
+    "  CRM_BASE_URL, CRM_API_KEY (or CRM_API_KEY_FILE), CRM_API_KEY_HEADER\n"
+    "  HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, MAX_ATTEMPTS,\n"
+    "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n",
+};
+
+/* A 404 from the CRM means the document was deleted: permanent. */
+static void classify_crm_error(ds_err *err)
+{
+    if (err->http_status == 404)
+        ds_err_reset(err, DS_CLASS_PERMANENT, "source_not_found",
+                     "the CRM has no such document (404)");
+}
+
+static json_t *get_metadata(fetcher *f, const char *doc_id, ds_err *err)
+{
+    const char *headers[] = {f->key_header, "Accept: application/json", NULL};
+    ds_http_resp resp = {0};
+    ds_http_req req = {0};
+    char url[1024];
+    json_t *meta;
+
+    snprintf(url, sizeof(url), "%s/api/v1/documents/%s", f->crm_url, doc_id);
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.connect_timeout_ms = f->connect_ms;
+    req.timeout_ms = f->timeout_ms;
+    if (ds_http_do(f->http, &req, &resp, err) < 0) {
+        classify_crm_error(err);
+        ds_http_resp_clear(&resp);
+        return NULL;
+    }
+    meta = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+    ds_http_resp_clear(&resp);
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        ds_err_set(err, DS_CLASS_PERMANENT, "source_bad_metadata",
+                   "the CRM's metadata is not a JSON object");
+        return NULL;
+    }
+    return meta;
+}
+
+static int to_blob(const char *buf, size_t n, void *ud)
+{
+    void **args = ud;
+
+    return ds_blob_write(args[0], buf, n, args[1]);
+}
+
+/* Streams the content into a new blob. Returns 0 with the hashes. */
+static int get_content(fetcher *f, const char *doc_id, char *sha256,
+                       char *md5, uint64_t *size, ds_err *err)
+{
+    const char *headers[] = {f->key_header, NULL};
+    ds_http_resp resp = {0};
+    ds_http_req req = {0};
+    ds_blob_writer *w;
+    void *sink_args[2];
+    char url[1024];
+    int rc = -1;
+
+    w = ds_blob_writer_new(f->blob_dir, err);
+    if (w == NULL)
+        return -1;
+    snprintf(url, sizeof(url), "%s/api/v1/documents/%s/content", f->crm_url,
+             doc_id);
+    sink_args[0] = w;
+    sink_args[1] = err;
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.sink = to_blob;
+    req.sink_ud = sink_args;
+    req.connect_timeout_ms = f->connect_ms;
+    req.timeout_ms = f->timeout_ms;
+    if (ds_http_do(f->http, &req, &resp, err) < 0) {
+        classify_crm_error(err);
+        goto out;
+    }
+    rc = ds_blob_commit(w, sha256, md5, size, err);
+out:
+    ds_http_resp_clear(&resp);
+    ds_blob_writer_free(w);
+    return rc;
+}
+
+static json_t *fetched_message(const ds_msg *in, json_t *meta,
+                               const char *sha256, const char *md5,
+                               uint64_t size)
+{
+    json_t *out = json_deep_copy(in->value);
+    const char *keys[] = {"mimeType", "description", "createdAt", "fileName"};
+    size_t i;
+
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = json_object_get(meta, keys[i]);
+
+        if (json_is_string(v))
+            json_object_set(out, keys[i], v);
+    }
+    json_object_set_new(out, "blob", json_string(sha256));
+    json_object_set_new(out, "sha256", json_string(sha256));
+    json_object_set_new(out, "md5", json_string(md5));
+    json_object_set_new(out, "size", json_integer((json_int_t)size));
+    return out;
+}
+
+static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
+{
+    fetcher *f = ctx;
+    const char *doc_id = json_string_value(
+        json_object_get(in->value, "documentId"));
+    char sha256[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
+    uint64_t size = 0;
+    json_t *meta;
+
+    if (!ds_doc_id_valid(doc_id))
+        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+                          "documentId missing or not plain");
+    meta = get_metadata(f, doc_id, err);
+    if (meta == NULL)
+        return -1;
+    if (get_content(f, doc_id, sha256, md5, &size, err) < 0 ||
+        ds_blobref_hold(f->redis, f->blob_dir, sha256, doc_id,
+                        ds_runtime_owner(), err) < 0) {
+        json_decref(meta);
+        return -1;
+    }
+    *out = fetched_message(in, meta, sha256, md5, size);
+    json_decref(meta);
+    if (*out == NULL)
+        return ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory", "json");
+    return ds_state_mark(f->redis, doc_id, "fetcher", "fetched", sha256,
+                         err);
+}
+
+static int configure(void *ctx, ds_err *err)
+{
+    fetcher *f = ctx;
+
+    f->crm_url = ds_env_str("CRM_BASE_URL", "http://localhost:8090");
+    f->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
+    if (ds_runtime_http_timeouts(&f->connect_ms, &f->timeout_ms, err) < 0)
+        return -1;
+    f->key_header = ds_runtime_key_header("CRM_API_KEY_HEADER", "X-API-Key",
+                                          "CRM_API_KEY", err);
+    if (f->key_header == NULL)
+        return -1;
+    f->http = ds_http_new();
+    f->redis = ds_runtime_redis(err);
+    if (f->http == NULL || f->redis == NULL)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory",
+                          "fetcher set-up");
+    return 0;
+}
+
+static void cleanup(void *ctx)
+{
+    fetcher *f = ctx;
+
+    ds_http_free(f->http);
+    ds_redis_free(f->redis);
+    free(f->key_header);
+}
+
+int main(int argc, char **argv)
+{
+    static fetcher f;
+    const ds_stage stage = {"fetcher", "docsync.events", "docsync.fetched",
+                            handle, &f};
+
+    return ds_runtime_stage_main(&PROGRAM, &stage, configure, cleanup, argc,
+                                 argv);
+}

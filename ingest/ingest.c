@@ -1,0 +1,552 @@
+/*
+ * ingest - the front door: signed webhooks in, events on Kafka out.
+ *
+ * Serves POST /webhooks/crm. Checks the HMAC-SHA256 signature over the raw
+ * body bytes exactly as received, parses and validates the event, drops
+ * duplicates of an event it already accepted, and produces
+ * DOCUMENT_CREATED events to docsync.events. It answers 202 only after
+ * the broker confirmed the event, 503 when it could not, so the sender
+ * retries instead of losing it; it never waits on per-document work.
+ * Also GET /healthz and GET /metrics.
+ */
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ds_config.h"
+#include "ds_crypto.h"
+#include "ds_kafka.h"
+#include "ds_log.h"
+#include "ds_loop.h"
+#include "ds_runtime.h"
+#include "ds_state.h"
+#include "ds_time.h"
+
+#define DEDUPE_PENDING_MS 60000L          /* while the first copy is produced */
+#define DEDUPE_KEEP_MS (7L * 24 * 3600 * 1000)
+
+typedef struct ingest {
+    long port;
+    long max_body;
+    char *secret;
+    const char *signature_header;
+    const char *topic;
+    ds_producer *producer;
+    ds_redis *redis;              /* one connection, used under redis_lock */
+    pthread_mutex_t redis_lock;
+    atomic_long accepted, duplicates, ignored, rejected, unavailable;
+} ingest;
+
+/* One request's body, gathered across the access handler's calls. */
+typedef struct request {
+    char *body;
+    size_t len;
+    int too_large;
+    long long started_ms;
+} request;
+
+/* The outcome of one webhook, for the response and the log line. */
+typedef struct verdict {
+    unsigned status;
+    const char *result;      /* "accepted", "duplicate", ... */
+    const char *reason;      /* error token, or NULL */
+    char detail[160];
+    char document_id[132];
+} verdict;
+
+static const ds_program PROGRAM = {
+    "docsync-ingest", "ingest",
+    "Receives signed CRM webhooks on POST /webhooks/crm and produces "
+    "DOCUMENT_CREATED events to docsync.events.",
+    "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, LOG_LEVEL\n"
+    "  INGEST_PORT (8080), WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE)\n"
+    "  WEBHOOK_SIGNATURE_HEADER (X-Signature), WEBHOOK_MAX_BODY (65536)\n"
+    "  INGEST_DELIVERY_TIMEOUT_MS (5000): longest wait for the broker\n",
+};
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void reject(verdict *v, unsigned status, const char *reason,
+                   const char *detail)
+{
+    v->status = status;
+    v->result = "rejected";
+    v->reason = reason;
+    snprintf(v->detail, sizeof(v->detail), "%s", detail);
+}
+
+/* Checks the signature header against the HMAC of the raw body. The header
+ * holds 64 hex digits, optionally after "sha256=". */
+static int signature_ok(const ingest *in, const char *header,
+                        const request *req)
+{
+    char want[DS_SHA256_HEX_LEN + 1], got[DS_SHA256_HEX_LEN + 1];
+    size_t i;
+
+    if (header == NULL)
+        return 0;
+    if (strncmp(header, "sha256=", 7) == 0)
+        header += 7;
+    if (strlen(header) != DS_SHA256_HEX_LEN)
+        return 0;
+    for (i = 0; i < DS_SHA256_HEX_LEN; i++)
+        got[i] = (char)(header[i] >= 'A' && header[i] <= 'F' ?
+                        header[i] - 'A' + 'a' : header[i]);
+    got[DS_SHA256_HEX_LEN] = '\0';
+    if (ds_hmac_sha256_hex(in->secret, strlen(in->secret), req->body,
+                           req->len, want) < 0)
+        return 0;
+    return ds_ct_equal(want, got, DS_SHA256_HEX_LEN);
+}
+
+/* A required string field: present, a string, not empty. */
+static const char *field(json_t *event, const char *name, verdict *v)
+{
+    const char *s = json_string_value(json_object_get(event, name));
+
+    if (s == NULL || s[0] == '\0') {
+        char detail[96];
+
+        snprintf(detail, sizeof(detail), "field %s is missing or not a "
+                 "non-empty string", name);
+        reject(v, 400, "missing_field", detail);
+    }
+    return s;
+}
+
+/* The identity of an event for dedupe: the sender's event id when it has
+ * one, else (eventType, documentId, timestamp). Never documentId alone:
+ * a real later update of the same document must get through. */
+static int dedupe_key(json_t *event, char out[DS_SHA256_HEX_LEN + 1])
+{
+    const char *id = json_string_value(json_object_get(event, "eventId"));
+    char md5[DS_MD5_HEX_LEN + 1], *text = NULL;
+    ds_digest *d = ds_digest_new();
+    uint64_t n;
+    int rc = -1;
+
+    if (id != NULL && id[0] != '\0')
+        rc = asprintf(&text, "id\n%s", id);
+    else
+        rc = asprintf(&text, "t\n%s\n%s\n%s",
+                      json_string_value(json_object_get(event, "eventType")),
+                      json_string_value(json_object_get(event,
+                                                        "documentId")),
+                      json_string_value(json_object_get(event,
+                                                        "timestamp")));
+    if (rc < 0)
+        text = NULL;
+    if (text == NULL || d == NULL)
+        rc = -1;
+    else if (ds_digest_update(d, text, strlen(text)) < 0 ||
+             ds_digest_final(d, out, md5, &n) < 0)
+        rc = -1;
+    else
+        rc = 0;
+    free(text);
+    ds_digest_free(d);
+    return rc;
+}
+
+/* Builds the event published to Kafka from the validated webhook. */
+static json_t *event_message(json_t *event, const char *trace_id)
+{
+    const char *copied[] = {"eventId", "eventType", "documentId",
+                            "accountId", "fileName", "timestamp"};
+    json_t *out = json_object();
+    char now[32];
+    size_t i;
+
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
+        json_t *v = json_object_get(event, copied[i]);
+
+        if (json_is_string(v))
+            json_object_set(out, copied[i], v);
+    }
+    ds_time_now_iso8601(now);
+    json_object_set_new(out, "receivedAt", json_string(now));
+    json_object_set_new(out, "traceId", json_string(trace_id));
+    return out;
+}
+
+static void new_trace_id(char out[33])
+{
+    unsigned char raw[16];
+    size_t i;
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        memset(raw, 0, sizeof(raw));
+    for (i = 0; i < sizeof(raw); i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* Claims the event's dedupe key. Returns 1 when new, 0 when a duplicate,
+ * -1 when Redis is unavailable. */
+static int claim(ingest *in, const char *key)
+{
+    ds_err err;
+    int fresh = 0, rc;
+
+    ds_err_clear(&err);
+    pthread_mutex_lock(&in->redis_lock);
+    rc = ds_dedupe_claim(in->redis, key, DEDUPE_PENDING_MS, &fresh, &err);
+    pthread_mutex_unlock(&in->redis_lock);
+    return rc < 0 ? -1 : fresh;
+}
+
+/* Records the outcome of the claim: kept when the event is in Kafka,
+ * forgotten otherwise so that the sender's retry is not called a
+ * duplicate. */
+static void settle(ingest *in, const char *key, const char *doc_id, int ok)
+{
+    ds_err err;
+
+    ds_err_clear(&err);
+    pthread_mutex_lock(&in->redis_lock);
+    if (ok) {
+        ds_dedupe_done(in->redis, key, DEDUPE_KEEP_MS, &err);
+        ds_state_mark(in->redis, doc_id, "ingest", "received", NULL, &err);
+    } else {
+        ds_dedupe_release(in->redis, key, &err);
+    }
+    pthread_mutex_unlock(&in->redis_lock);
+    if (err.klass != DS_CLASS_NONE)
+        ds_log_msg(DS_LOG_WARN, "dedupe mark not settled: %s", err.msg);
+}
+
+static void publish(ingest *in, json_t *event, const char *doc_id,
+                    verdict *v)
+{
+    char key[DS_SHA256_HEX_LEN + 1], trace[33];
+    ds_header h = {"docsync.trace_id", trace};
+    json_t *msg;
+    char *value;
+    ds_err err;
+    int fresh;
+
+    if (dedupe_key(event, key) < 0)
+        return reject(v, 503, "out_of_memory", "try again");
+    fresh = claim(in, key);
+    if (fresh < 0)
+        return reject(v, 503, "redis_unavailable", "try again later");
+    if (fresh == 0) {
+        v->status = 200;
+        v->result = "duplicate";
+        return;
+    }
+
+    new_trace_id(trace);
+    msg = event_message(event, trace);
+    value = msg != NULL ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_decref(msg);
+    ds_err_clear(&err);
+    if (value == NULL ||
+        ds_produce_sync(in->producer, in->topic, doc_id, strlen(doc_id),
+                        value, strlen(value), &h, 1, &err) < 0) {
+        settle(in, key, doc_id, 0);
+        free(value);
+        return reject(v, 503, "kafka_unavailable", "try again later");
+    }
+    free(value);
+    settle(in, key, doc_id, 1);
+    v->status = 202;
+    v->result = "accepted";
+}
+
+/* Validates a webhook whose body is complete and decides its answer. */
+static void judge(ingest *in, struct MHD_Connection *conn, request *req,
+                  verdict *v)
+{
+    const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                  in->signature_header);
+    const char *type, *doc_id;
+    json_error_t jerr;
+    json_t *event;
+
+    if (req->too_large)
+        return reject(v, 413, "body_too_large", "the body is over the limit");
+    if (!signature_ok(in, sig, req))
+        return reject(v, 401, "bad_signature",
+                      "signature missing or not valid for this body");
+    /* jansson refuses invalid UTF-8, so Latin-1 names end here with 400. */
+    event = json_loadb(req->body ? req->body : "", req->len, 0, &jerr);
+    if (!json_is_object(event)) {
+        json_decref(event);
+        return reject(v, 400, "invalid_json", event == NULL ? jerr.text :
+                      "the body is not a JSON object");
+    }
+    type = field(event, "eventType", v);
+    if (type != NULL && strcmp(type, "DOCUMENT_CREATED") != 0) {
+        v->status = 200;
+        v->result = "ignored";
+    } else if (type != NULL && (doc_id = field(event, "documentId", v)) &&
+               field(event, "accountId", v) && field(event, "timestamp", v)) {
+        snprintf(v->document_id, sizeof(v->document_id), "%s", doc_id);
+        if (!ds_doc_id_valid(doc_id))
+            reject(v, 400, "invalid_field", "documentId must be 1-128 "
+                   "letters, digits or ._:-");
+        else if (json_object_get(event, "fileName") != NULL &&
+                 !json_is_string(json_object_get(event, "fileName")))
+            reject(v, 400, "invalid_field", "fileName must be a string");
+        else
+            publish(in, event, doc_id, v);
+    }
+    json_decref(event);
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
+                               json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+
+    json_decref(body);
+    if (text == NULL)
+        return MHD_NO;
+    resp = MHD_create_response_from_buffer(strlen(text), text,
+                                           MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static void count(ingest *in, const verdict *v)
+{
+    if (strcmp(v->result, "accepted") == 0)
+        atomic_fetch_add(&in->accepted, 1);
+    else if (strcmp(v->result, "duplicate") == 0)
+        atomic_fetch_add(&in->duplicates, 1);
+    else if (strcmp(v->result, "ignored") == 0)
+        atomic_fetch_add(&in->ignored, 1);
+    else if (v->status == 503)
+        atomic_fetch_add(&in->unavailable, 1);
+    else
+        atomic_fetch_add(&in->rejected, 1);
+}
+
+static enum MHD_Result answer_webhook(ingest *in, struct MHD_Connection *conn,
+                                      request *req)
+{
+    verdict v = {0, "rejected", NULL, "", ""};
+    ds_log_event ev = {0};
+    json_t *body;
+
+    judge(in, conn, req, &v);
+    count(in, &v);
+    ev.document_id = v.document_id[0] ? v.document_id : NULL;
+    ev.status = strcmp(v.result, "duplicate") == 0 ? "DUPLICATE" :
+                v.status < 300 ? "SUCCESS" : "FAILED";
+    ev.duration_ms = (long)(mono_ms() - req->started_ms);
+    ev.attempt = -1;
+    ev.error = v.reason;
+    ev.message = v.reason != NULL ? v.detail : v.result;
+    ds_log_event_write(v.status < 300 ? DS_LOG_INFO : DS_LOG_WARN, &ev);
+
+    if (v.reason != NULL)
+        body = json_pack("{s:s, s:s}", "error", v.reason, "detail",
+                         v.detail);
+    else
+        body = json_pack("{s:s}", "status", v.result);
+    if (body != NULL && v.document_id[0] != '\0')
+        json_object_set_new(body, "documentId", json_string(v.document_id));
+    return respond(conn, v.status, body);
+}
+
+static enum MHD_Result answer_metrics(ingest *in, struct MHD_Connection *conn)
+{
+    char text[768];
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+
+    snprintf(text, sizeof(text),
+             "docsync_ingest_webhooks_total{result=\"accepted\"} %ld\n"
+             "docsync_ingest_webhooks_total{result=\"duplicate\"} %ld\n"
+             "docsync_ingest_webhooks_total{result=\"ignored\"} %ld\n"
+             "docsync_ingest_webhooks_total{result=\"rejected\"} %ld\n"
+             "docsync_ingest_webhooks_total{result=\"unavailable\"} %ld\n",
+             atomic_load(&in->accepted), atomic_load(&in->duplicates),
+             atomic_load(&in->ignored), atomic_load(&in->rejected),
+             atomic_load(&in->unavailable));
+    resp = MHD_create_response_from_buffer(strlen(text), text,
+                                           MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
+    rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* Gathers a body slice; past the limit the rest is read and dropped so
+ * that the answer can be a clean 413. */
+static void gather(ingest *in, request *req, const char *data, size_t n)
+{
+    char *grown;
+
+    if (req->too_large || req->len + n > (size_t)in->max_body) {
+        req->too_large = 1;
+        return;
+    }
+    grown = realloc(req->body, req->len + n + 1);
+    if (grown == NULL) {
+        req->too_large = 1;
+        return;
+    }
+    req->body = grown;
+    memcpy(req->body + req->len, data, n);
+    req->len += n;
+    req->body[req->len] = '\0';
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *data,
+                                  size_t *data_size, void **con_cls)
+{
+    ingest *in = cls;
+    request *req = *con_cls;
+    int is_post = strcmp(method, "POST") == 0;
+
+    (void)version;
+    if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0)
+        return respond(conn, 200, json_pack("{s:s}", "status", "ok"));
+    if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0)
+        return answer_metrics(in, conn);
+    if (strcmp(url, "/webhooks/crm") != 0)
+        return respond(conn, 404, json_pack("{s:s}", "error", "not_found"));
+    if (!is_post)
+        return respond(conn, 405, json_pack("{s:s}", "error",
+                                            "method_not_allowed"));
+
+    if (req == NULL) {
+        req = calloc(1, sizeof(*req));
+        if (req == NULL)
+            return MHD_NO;
+        req->started_ms = mono_ms();
+        *con_cls = req;
+        return MHD_YES;
+    }
+    if (*data_size > 0) {
+        gather(in, req, data, *data_size);
+        *data_size = 0;
+        return MHD_YES;
+    }
+    return answer_webhook(in, conn, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    request *req = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (req != NULL) {
+        free(req->body);
+        free(req);
+        *con_cls = NULL;
+    }
+}
+
+static int configure(ingest *in, ds_err *err)
+{
+    const char *brokers = ds_env_str("KAFKA_BROKERS", "localhost:9092");
+    long delivery_ms;
+
+    in->signature_header = ds_env_str("WEBHOOK_SIGNATURE_HEADER",
+                                      "X-Signature");
+    in->topic = ds_env_str("EVENTS_TOPIC", "docsync.events");
+    if (ds_env_long("INGEST_PORT", 8080, &in->port, err) < 0 ||
+        ds_env_long("WEBHOOK_MAX_BODY", 65536, &in->max_body, err) < 0 ||
+        ds_env_long("INGEST_DELIVERY_TIMEOUT_MS", 5000, &delivery_ms,
+                    err) < 0)
+        return -1;
+    in->secret = ds_env_secret("WEBHOOK_SECRET", err);
+    if (in->secret == NULL)
+        return -1;
+    in->redis = ds_runtime_redis(err);
+    if (in->redis == NULL)
+        return -1;
+    pthread_mutex_init(&in->redis_lock, NULL);
+    in->producer = ds_producer_new(brokers, "ingest", delivery_ms, err);
+    return in->producer == NULL ? -1 : 0;
+}
+
+/* Serves until a stop signal, then stops taking connections, lets the
+ * requests in hand finish (each bounded by the delivery timeout) and
+ * flushes the producer. */
+static int serve(ingest *in)
+{
+    struct MHD_Daemon *d;
+    long left;
+
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+                         MHD_USE_THREAD_PER_CONNECTION,
+                         (uint16_t)in->port, NULL, NULL, on_request, in,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, in,
+                         MHD_OPTION_CONNECTION_LIMIT, 512,
+                         MHD_OPTION_CONNECTION_TIMEOUT, 30,
+                         MHD_OPTION_END);
+    if (d == NULL) {
+        ds_log_msg(DS_LOG_ERROR, "cannot listen on port %ld", in->port);
+        return 1;
+    }
+    ds_log_msg(DS_LOG_INFO, "listening on port %ld", in->port);
+    while (!ds_loop_stopping())
+        usleep(100000);
+
+    ds_log_msg(DS_LOG_INFO, "stopping: no new connections, draining");
+    MHD_quiesce_daemon(d);
+    MHD_stop_daemon(d);
+    left = ds_producer_flush(in->producer, 10000);
+    if (left > 0 || ds_producer_failed_count(in->producer) > 0)
+        ds_log_msg(DS_LOG_ERROR, "%ld events undelivered, %ld delivery "
+                   "reports failed", left,
+                   ds_producer_failed_count(in->producer));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static ingest in;
+    ds_err err;
+    int rc;
+
+    rc = ds_runtime_start(&PROGRAM, argc, argv);
+    if (rc >= 0)
+        return rc;
+    ds_err_clear(&err);
+    ds_loop_install_signals();
+    if (configure(&in, &err) < 0)
+        rc = ds_runtime_fail("cannot start", &err);
+    else
+        rc = serve(&in);
+    ds_producer_free(in.producer);
+    ds_redis_free(in.redis);
+    if (in.secret != NULL)
+        memset(in.secret, 0, strlen(in.secret));
+    free(in.secret);
+    return rc;
+}

@@ -1,0 +1,245 @@
+/*
+ * uploader - attaches each document to its transaction.
+ *
+ * Consumes docsync.mapped. Claims the document's upload with a lease,
+ * POSTs JSON with the base64 content streamed from the blob store, records
+ * the destination's document id in Redis, and publishes docsync.uploaded.
+ * A document whose destination id is already recorded is not uploaded
+ * again: the recorded id is published instead. The request carries an
+ * Idempotency-Key derived from the document and its bytes.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ds_blob.h"
+#include "ds_body.h"
+#include "ds_config.h"
+#include "ds_http.h"
+#include "ds_loop.h"
+#include "ds_runtime.h"
+#include "ds_state.h"
+
+typedef struct uploader {
+    const char *dest_url;
+    const char *blob_dir;
+    char *key_header;          /* "X-API-Key: <secret>": never logged */
+    long connect_ms, timeout_ms;
+    ds_http *http;
+    ds_redis *redis;
+} uploader;
+
+static const ds_program PROGRAM = {
+    "docsync-uploader", "uploader",
+    "Reads docsync.mapped, uploads each document to its transaction, "
+    "publishes docsync.uploaded.",
+    "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, BLOB_DIR, LOG_LEVEL\n"
+    "  DEST_BASE_URL, DEST_API_KEY (or DEST_API_KEY_FILE), "
+    "DEST_API_KEY_HEADER\n"
+    "  HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, MAX_ATTEMPTS,\n"
+    "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n",
+};
+
+/* What the destination is told about the document, besides its bytes. */
+static json_t *upload_fields(const json_t *in)
+{
+    const char *names[][2] = {
+        {"fileName", "fileName"}, {"mimeType", "mimeType"},
+        {"notes", "notes"}, {"documentDate", "documentDate"},
+        {"documentId", "sourceDocumentId"},
+    };
+    json_t *fields = json_object();
+    size_t i;
+
+    for (i = 0; fields != NULL && i < sizeof(names) / sizeof(names[0]);
+         i++) {
+        json_t *v = json_object_get(in, names[i][0]);
+
+        if (json_is_string(v))
+            json_object_set(fields, names[i][1], v);
+    }
+    return fields;
+}
+
+/* Reads the new document's id from a 201's JSON body. */
+static char *created_id(const ds_http_resp *resp, ds_err *err)
+{
+    json_t *body = json_loadb(resp->body ? resp->body : "", resp->body_len,
+                              0, NULL);
+    const char *id = json_string_value(json_object_get(body, "id"));
+    char *copy = id != NULL ? strdup(id) : NULL;
+
+    json_decref(body);
+    if (copy == NULL)
+        ds_err_set(err, DS_CLASS_PERMANENT, "upload_bad_response",
+                   "the destination's answer has no document id");
+    return copy;
+}
+
+/* POSTs the document. Returns the destination's id (caller frees). */
+static char *post_document(uploader *u, const json_t *in, const char *txn,
+                           const char *doc_id, ds_err *err)
+{
+    const char *sha = json_string_value(json_object_get(in, "blob"));
+    json_int_t size = json_integer_value(json_object_get(in, "size"));
+    char url[1024], idem[160];
+    const char *headers[] = {u->key_header, "Content-Type: application/json",
+                             idem, NULL};
+    ds_http_resp resp = {0};
+    ds_http_req req = {0};
+    json_t *fields = NULL;
+    ds_body *body = NULL;
+    char *id = NULL;
+    FILE *fp;
+
+    if (sha == NULL || size < 0)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+                          "blob or size missing"), NULL;
+    fp = ds_blob_open(u->blob_dir, sha, err);
+    if (fp == NULL)
+        return NULL;
+    fields = upload_fields(in);
+    if (fields != NULL)
+        body = ds_body_new(fields, "content", fp, (uint64_t)size, err);
+    if (body == NULL)
+        goto out;
+
+    /* The same document with the same bytes always has the same key, so a
+     * retry after a crash cannot attach it twice at a destination that
+     * honours the key. */
+    snprintf(idem, sizeof(idem), "Idempotency-Key: docsync-%s-%.16s",
+             doc_id, sha);
+    snprintf(url, sizeof(url), "%s/v1/transactions/%s/documents",
+             u->dest_url, txn);
+    req.method = "POST";
+    req.url = url;
+    req.headers = headers;
+    req.read = ds_body_read;
+    req.rewind = ds_body_rewind;
+    req.read_ud = body;
+    req.body_size = ds_body_length(body);
+    req.connect_timeout_ms = u->connect_ms;
+    req.timeout_ms = u->timeout_ms;
+    if (ds_http_do(u->http, &req, &resp, err) == 0)
+        id = created_id(&resp, err);
+    else if (err->http_status > 0) {
+        char reason[32];
+
+        snprintf(reason, sizeof(reason), "upload_http_%d", err->http_status);
+        ds_err_reset(err, err->klass, reason, "the destination answered %d "
+                     "to the upload", err->http_status);
+    }
+out:
+    ds_http_resp_clear(&resp);
+    ds_body_free(body);
+    json_decref(fields);
+    fclose(fp);
+    return id;
+}
+
+static json_t *uploaded_message(const json_t *in, const char *dest_id)
+{
+    json_t *out = json_deep_copy(in);
+
+    if (out != NULL)
+        json_object_set_new(out, "destinationDocumentId",
+                            json_string(dest_id));
+    return out;
+}
+
+/* Uploads under the document's lease and records the new id. */
+static char *upload_once(uploader *u, const json_t *in, const char *doc_id,
+                         const char *txn, ds_err *err)
+{
+    const char *owner = ds_runtime_owner();
+    char lease[200];
+    char *id;
+    int taken;
+
+    snprintf(lease, sizeof(lease), "upload:%s", doc_id);
+    /* The lease outlives the longest upload, and expires if we die. */
+    if (ds_lease_take(u->redis, lease, owner, u->timeout_ms + 30000, &taken,
+                      err) < 0)
+        return NULL;
+    if (!taken)
+        return ds_err_set(err, DS_CLASS_TRANSIENT, "upload_in_progress",
+                          "another uploader holds the lease"), NULL;
+    id = post_document(u, in, txn, doc_id, err);
+    if (id != NULL &&
+        (ds_state_set(u->redis, doc_id, "destinationDocumentId", id,
+                      err) < 0 ||
+         ds_state_mark(u->redis, doc_id, "uploader", "uploaded", id,
+                       err) < 0)) {
+        free(id);
+        id = NULL;
+    }
+    ds_lease_release(u->redis, lease, owner, err);
+    return id;
+}
+
+static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
+{
+    uploader *u = ctx;
+    const char *doc_id = json_string_value(
+        json_object_get(in->value, "documentId"));
+    const char *txn = json_string_value(
+        json_object_get(in->value, "transactionId"));
+    char *dest_id = NULL;
+
+    if (doc_id == NULL || txn == NULL)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+                          "documentId or transactionId missing");
+    if (ds_state_get(u->redis, doc_id, "destinationDocumentId", &dest_id,
+                     err) < 0)
+        return -1;
+    /* Already uploaded (a redelivery): publish the recorded id again. */
+    if (dest_id == NULL)
+        dest_id = upload_once(u, in->value, doc_id, txn, err);
+    if (dest_id == NULL)
+        return -1;
+    *out = uploaded_message(in->value, dest_id);
+    free(dest_id);
+    if (*out == NULL)
+        return ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory", "json");
+    return 0;
+}
+
+static int configure(void *ctx, ds_err *err)
+{
+    uploader *u = ctx;
+
+    u->dest_url = ds_env_str("DEST_BASE_URL", "http://localhost:8090");
+    u->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
+    if (ds_runtime_http_timeouts(&u->connect_ms, &u->timeout_ms, err) < 0)
+        return -1;
+    u->key_header = ds_runtime_key_header("DEST_API_KEY_HEADER",
+                                          "X-API-Key", "DEST_API_KEY", err);
+    if (u->key_header == NULL)
+        return -1;
+    u->http = ds_http_new();
+    u->redis = ds_runtime_redis(err);
+    if (u->http == NULL || u->redis == NULL)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory",
+                          "uploader set-up");
+    return 0;
+}
+
+static void cleanup(void *ctx)
+{
+    uploader *u = ctx;
+
+    ds_http_free(u->http);
+    ds_redis_free(u->redis);
+    free(u->key_header);
+}
+
+int main(int argc, char **argv)
+{
+    static uploader u;
+    const ds_stage stage = {"uploader", "docsync.mapped", "docsync.uploaded",
+                            handle, &u};
+
+    return ds_runtime_stage_main(&PROGRAM, &stage, configure, cleanup, argc,
+                                 argv);
+}

@@ -1,0 +1,185 @@
+/*
+ * verifier - proves that the copy in the transaction system is intact.
+ *
+ * Consumes docsync.uploaded. Reads the new document's metadata back from
+ * the transaction system and compares its fileName, size and md5 with what
+ * was fetched from the CRM. A match marks the document verified in Redis,
+ * releases its blob and publishes docsync.verified; any difference is a
+ * permanent failure (checksum_mismatch), and a copy the destination does not
+ * have is one too (missing_after_upload).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ds_blobref.h"
+#include "ds_config.h"
+#include "ds_http.h"
+#include "ds_log.h"
+#include "ds_loop.h"
+#include "ds_runtime.h"
+#include "ds_state.h"
+#include "ds_time.h"
+
+typedef struct verifier {
+    const char *dest_url;
+    const char *blob_dir;
+    char *key_header;          /* "X-API-Key: <secret>": never logged */
+    long connect_ms, timeout_ms;
+    ds_http *http;
+    ds_redis *redis;
+} verifier;
+
+static const ds_program PROGRAM = {
+    "docsync-verifier", "verifier",
+    "Reads docsync.uploaded, reads each copy back from the transaction "
+    "system and compares name, size and md5, publishes docsync.verified.",
+    "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, BLOB_DIR, LOG_LEVEL\n"
+    "  DEST_BASE_URL, DEST_API_KEY (or DEST_API_KEY_FILE), "
+    "DEST_API_KEY_HEADER\n"
+    "  HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, MAX_ATTEMPTS,\n"
+    "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n",
+};
+
+static json_t *get_copy(verifier *v, const char *dest_id, ds_err *err)
+{
+    const char *headers[] = {v->key_header, "Accept: application/json", NULL};
+    ds_http_resp resp = {0};
+    ds_http_req req = {0};
+    char url[1024];
+    json_t *meta;
+
+    snprintf(url, sizeof(url), "%s/v1/documents/%s", v->dest_url, dest_id);
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.connect_timeout_ms = v->connect_ms;
+    req.timeout_ms = v->timeout_ms;
+    if (ds_http_do(v->http, &req, &resp, err) < 0) {
+        if (err->http_status == 404)
+            ds_err_reset(err, DS_CLASS_PERMANENT, "missing_after_upload",
+                         "the destination has no document %.64s", dest_id);
+        ds_http_resp_clear(&resp);
+        return NULL;
+    }
+    meta = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+    ds_http_resp_clear(&resp);
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        ds_err_set(err, DS_CLASS_TRANSIENT, "verify_bad_response",
+                   "the destination's metadata is not a JSON object");
+        return NULL;
+    }
+    return meta;
+}
+
+/* Compares the copy with what was sent. Returns 0 when they match. */
+static int compare(const json_t *sent, const json_t *copy, ds_err *err)
+{
+    const char *name = json_string_value(json_object_get(sent, "fileName"));
+    const char *md5 = json_string_value(json_object_get(sent, "md5"));
+    json_int_t size = json_integer_value(json_object_get(sent, "size"));
+    const char *got_name = json_string_value(json_object_get(copy,
+                                                             "fileName"));
+    const char *got_md5 = json_string_value(json_object_get(copy,
+                                                            "md5Checksum"));
+    json_t *got_size = json_object_get(copy, "size");
+
+    if (md5 == NULL)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+                          "md5 missing from the message");
+    if (got_md5 == NULL || strcasecmp(md5, got_md5) != 0)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "checksum_mismatch",
+                          "md5 differs: sent %s, stored %.40s", md5,
+                          got_md5 ? got_md5 : "(none)");
+    if (!json_is_integer(got_size) || json_integer_value(got_size) != size)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "checksum_mismatch",
+                          "size differs: sent %lld", (long long)size);
+    if (name != NULL && (got_name == NULL || strcmp(name, got_name) != 0))
+        return ds_err_set(err, DS_CLASS_PERMANENT, "checksum_mismatch",
+                          "fileName differs");
+    return 0;
+}
+
+static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
+{
+    verifier *v = ctx;
+    const char *doc_id = json_string_value(
+        json_object_get(in->value, "documentId"));
+    const char *dest_id = json_string_value(
+        json_object_get(in->value, "destinationDocumentId"));
+    const char *blob = json_string_value(json_object_get(in->value, "blob"));
+    char now[32];
+    json_t *copy;
+    int removed, rc;
+
+    if (doc_id == NULL || dest_id == NULL)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+                          "documentId or destinationDocumentId missing");
+    copy = get_copy(v, dest_id, err);
+    if (copy == NULL)
+        return -1;
+    rc = compare(in->value, copy, err);
+    json_decref(copy);
+    if (rc < 0)
+        return -1;
+
+    if (ds_state_mark(v->redis, doc_id, "verifier", "verified", dest_id,
+                      err) < 0)
+        return -1;
+    /* The blob is only a transit copy; the verified document needs it no
+     * more. A failure here leaves a blob behind, not a wrong result. */
+    if (blob != NULL &&
+        ds_blobref_drop(v->redis, v->blob_dir, blob, doc_id,
+                        ds_runtime_owner(), &removed, err) < 0) {
+        ds_log_msg(DS_LOG_WARN, "blob %s kept: %s", blob, err->msg);
+        ds_err_clear(err);
+    }
+    ds_time_now_iso8601(now);
+    *out = json_deep_copy(in->value);
+    if (*out == NULL)
+        return ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory", "json");
+    json_object_set_new(*out, "verifiedAt", json_string(now));
+    return 0;
+}
+
+static int configure(void *ctx, ds_err *err)
+{
+    verifier *v = ctx;
+
+    v->dest_url = ds_env_str("DEST_BASE_URL", "http://localhost:8090");
+    v->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
+    if (ds_runtime_http_timeouts(&v->connect_ms, &v->timeout_ms, err) < 0)
+        return -1;
+    v->key_header = ds_runtime_key_header("DEST_API_KEY_HEADER",
+                                          "X-API-Key", "DEST_API_KEY", err);
+    if (v->key_header == NULL)
+        return -1;
+    v->http = ds_http_new();
+    v->redis = ds_runtime_redis(err);
+    if (v->http == NULL || v->redis == NULL)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory",
+                          "verifier set-up");
+    return 0;
+}
+
+static void cleanup(void *ctx)
+{
+    verifier *v = ctx;
+
+    ds_http_free(v->http);
+    ds_redis_free(v->redis);
+    free(v->key_header);
+}
+
+int main(int argc, char **argv)
+{
+    static verifier v;
+    const ds_stage stage = {"verifier", "docsync.uploaded",
+                            "docsync.verified", handle, &v};
+
+    return ds_runtime_stage_main(&PROGRAM, &stage, configure, cleanup, argc,
+                                 argv);
+}
