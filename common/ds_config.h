@@ -13,14 +13,14 @@
 /* The value of NAME, or fallback when it is unset or empty. */
 const char *ds_env_str(const char *name, const char *fallback);
 
-/* NAME as a whole number, or fallback when unset. A value that is not a
- * number is an error (a typo must not silently become the default). */
+/* NAME as a whole number, or fallback when unset or empty. A value that is
+ * not a number is an error (a typo must not silently become the default). */
 int ds_env_long(const char *name, long fallback, long *out, ds_err *err);
 
 /* The secret NAME, read from the file named by NAME_FILE when that is set,
  * else from NAME. Trailing newlines are removed. Returns a string the caller
- * frees, or NULL with err set when neither is given or the file is
- * unreadable. */
+ * frees, or NULL with err set when neither is given, the file is unreadable,
+ * or the secret is empty. */
 char *ds_env_secret(const char *name, ds_err *err);
 
 #endif

@@ -16,7 +16,7 @@ typedef struct ds_digest ds_digest;
 /* Returns a new digest, or NULL when out of memory. */
 ds_digest *ds_digest_new(void);
 
-/* Adds n bytes. Returns 0, or -1 when libcrypto fails. */
+/* Adds n bytes. Returns 0, or -1 when libcrypto fails or after final. */
 int ds_digest_update(ds_digest *d, const void *buf, size_t n);
 
 /* Writes lower-case hex digests (NUL-terminated) and the byte count. The
@@ -60,7 +60,8 @@ size_t ds_b64_update(ds_b64 *enc, const void *in, size_t n, char *out);
 size_t ds_b64_final(ds_b64 *enc, char out[4]);
 
 /* Decodes base64 text (no whitespace) into out, which must hold
- * 3 * (n / 4) bytes. Returns the bytes written or -1 on bad input. */
+ * 3 * (n / 4) bytes. Padding is required and only at the end, and the bits
+ * under it must be zero. Returns the bytes written or -1 on bad input. */
 long ds_b64_decode(const char *in, size_t n, unsigned char *out);
 
 #endif
