@@ -49,7 +49,9 @@ typedef int (*ds_http_sink_fn)(const char *buf, size_t n, void *ud);
 typedef struct ds_http_req {
     const char *method;              /* "GET", "POST", ... */
     const char *url;
-    const char *const *headers;      /* NULL-terminated "Name: value" list */
+    const char *const *headers;      /* NULL-terminated "Name: value" list;
+                                        give a Content-Type with a body, or
+                                        libcurl sends a form-urlencoded one */
 
     const char *body;                /* a body in memory, or */
     size_t body_len;

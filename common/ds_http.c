@@ -1,0 +1,526 @@
+/* ds_http.c - the HTTP client of docsync, on libcurl; see ds_http.h. */
+#include "ds_http.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000L
+#define DEFAULT_TIMEOUT_MS 60000L
+#define DEFAULT_MAX_BODY ((size_t)1 << 20)
+
+/* A delta longer than this is not a wait a server can mean. */
+#define MAX_RETRY_AFTER_S (7L * 24 * 3600)
+
+struct ds_http {
+    CURL *curl;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* What one ds_http_do call carries through libcurl's callbacks. */
+typedef struct http_call {
+    const ds_http_req *req;
+    ds_http_resp *resp;
+    CURL *curl;
+    size_t cap;            /* cap on a kept body */
+    size_t body_alloc;     /* bytes allocated for resp->body */
+    int decided;           /* the first body byte has been routed */
+    int to_sink;           /* the body goes to req->sink */
+    int sink_failed;
+    int body_too_large;
+    int out_of_memory;
+    int read_failed;
+    int read_bad_size;     /* the stream was shorter or longer than said */
+    int64_t sent;          /* streamed body bytes handed to libcurl */
+    long retry_after_ms;
+    int err_was_set;       /* err held an error before this call */
+} http_call;
+
+/* Initialises libcurl for the whole process, once, before any thread
+ * starts. Returns 0 or -1. */
+int ds_http_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+/* Makes a client with one easy handle, reused by every call for
+ * keep-alive. Returns NULL when memory or libcurl fails. */
+ds_http *ds_http_new(void)
+{
+    ds_http *h = calloc(1, sizeof(*h));
+
+    if (h == NULL)
+        return NULL;
+    h->curl = curl_easy_init();
+    if (h->curl == NULL) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* Frees h and closes its connections; accepts NULL. */
+void ds_http_free(ds_http *h)
+{
+    if (h == NULL)
+        return;
+    curl_easy_cleanup(h->curl);
+    free(h);
+}
+
+/* Frees a kept body and zeroes resp; accepts NULL. */
+void ds_http_resp_clear(ds_http_resp *resp)
+{
+    if (resp == NULL)
+        return;
+    free(resp->body);
+    memset(resp, 0, sizeof(*resp));
+}
+
+/* Parses 1*DIGIT with nothing after it; -1 for anything else. */
+static long parse_delta_seconds(const char *s)
+{
+    long secs = 0;
+
+    if (*s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        secs = secs * 10 + (*s - '0');
+        /* Past a week the value is garbage, and it would overflow soon. */
+        if (secs > MAX_RETRY_AFTER_S)
+            return -1;
+    }
+    return secs * 1000;
+}
+
+/* Reads a Retry-After value as milliseconds from now: delta-seconds, or an
+ * HTTP-date in any of its three forms. Returns -1 for anything else, so
+ * that a caller falls back to its backoff, never to zero (C08). */
+long ds_http_parse_retry_after(const char *value, long long now)
+{
+    char buf[128];
+    size_t len;
+    time_t when;
+
+    if (value == NULL)
+        return -1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    len = strlen(value);
+    while (len > 0 && isspace((unsigned char)value[len - 1]))
+        len--;
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, value, len);
+    buf[len] = '\0';
+
+    if (isdigit((unsigned char)buf[0]))
+        return parse_delta_seconds(buf);
+
+    /* All three HTTP-date forms start with a day name; curl_getdate is
+     * lenient enough to read a bare number or a sign as something. */
+    if (!isalpha((unsigned char)buf[0]))
+        return -1;
+    when = curl_getdate(buf, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    if ((long long)when <= now)
+        return 0;
+    if ((long long)when - now > MAX_RETRY_AFTER_S)
+        return -1;
+    return (long)((long long)when - now) * 1000;
+}
+
+/* Copies url into out without user info, query or fragment, which may hold
+ * credentials or tokens that must not reach an error message. */
+static void url_for_msg(const char *url, char *out, size_t cap)
+{
+    const char *start = url;
+    const char *scheme = strstr(url, "://");
+    const char *at;
+    size_t n;
+
+    if (scheme != NULL)
+        start = scheme + 3;
+    n = strcspn(start, "/?#");
+    at = memchr(start, '@', n);
+    n = strcspn(url, "?#");
+    if (at != NULL)
+        snprintf(out, cap, "%.*s%.*s", (int)(start - url), url,
+                 (int)(url + n - at - 1), at + 1);
+    else
+        snprintf(out, cap, "%.*s", (int)n, url);
+}
+
+/* Sets err (first error wins) and, when this call set it, the HTTP status
+ * and the server's Retry-After. Always returns -1. */
+static int call_fail(http_call *c, ds_err *err, ds_class klass,
+                     const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int call_fail(http_call *c, ds_err *err, ds_class klass,
+                     const char *reason, const char *fmt, ...)
+{
+    char detail[160];
+    char url[96];
+    va_list ap;
+
+    if (err == NULL)
+        return -1;
+    /* A callback's own error (see ds_http.h) still gets the status. */
+    if (err->klass != DS_CLASS_NONE) {
+        if (!c->err_was_set && c->resp->status != 0)
+            err->http_status = c->resp->status;
+        return -1;
+    }
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    url_for_msg(c->req->url ? c->req->url : "", url, sizeof(url));
+    ds_err_set(err, klass, reason, "%s %s: %s",
+               c->req->method ? c->req->method : "GET", url, detail);
+    err->http_status = c->resp->status;
+    if (c->resp->status >= 400)
+        err->retry_after_ms = c->retry_after_ms;
+    return -1;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+{
+    static const char name[] = "retry-after:";
+    http_call *c = ud;
+    size_t n = size * nitems;
+    char value[128];
+    size_t vlen;
+
+    /* A new status line starts a new response (after a 100 Continue). */
+    if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+        c->retry_after_ms = -1;
+        return n;
+    }
+    if (n <= sizeof(name) - 1 || strncasecmp(buf, name, sizeof(name) - 1))
+        return n;
+    vlen = n - (sizeof(name) - 1);
+    if (vlen >= sizeof(value))
+        return n;
+    memcpy(value, buf + sizeof(name) - 1, vlen);
+    value[vlen] = '\0';
+    c->retry_after_ms = ds_http_parse_retry_after(value, (long long)time(NULL));
+    return n;
+}
+
+/* Appends to the kept body, growing it up to the cap. */
+static int keep_body(http_call *c, const char *buf, size_t n)
+{
+    ds_http_resp *resp = c->resp;
+    size_t need = resp->body_len + n + 1;
+    char *grown;
+
+    if (need > c->body_alloc) {
+        size_t want = c->body_alloc ? c->body_alloc * 2 : 4096;
+
+        if (want < need)
+            want = need;
+        if (want > c->cap + 1)
+            want = c->cap + 1;
+        grown = realloc(resp->body, want);
+        if (grown == NULL)
+            return -1;
+        resp->body = grown;
+        c->body_alloc = want;
+    }
+    memcpy(resp->body + resp->body_len, buf, n);
+    resp->body_len += n;
+    resp->body[resp->body_len] = '\0';
+    return 0;
+}
+
+/* Decides where the body goes from the final status, before any byte of it
+ * is delivered: an error page must never reach the sink. */
+static void route_body(http_call *c)
+{
+    long status = 0;
+
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    c->resp->status = (int)status;
+    c->to_sink = status >= 200 && status < 300 && c->req->sink != NULL;
+    c->decided = 1;
+}
+
+static size_t on_write(char *buf, size_t size, size_t nmemb, void *ud)
+{
+    http_call *c = ud;
+    size_t n = size * nmemb;
+    size_t room;
+    int ok_status;
+
+    if (!c->decided)
+        route_body(c);
+    if (c->to_sink) {
+        if (c->req->sink(buf, n, c->req->sink_ud) != 0) {
+            c->sink_failed = 1;
+            return 0;
+        }
+        return n;
+    }
+
+    ok_status = c->resp->status >= 200 && c->resp->status < 300;
+    room = c->cap - c->resp->body_len;
+    if (n > room) {
+        /* A truncated success body would be wrong data; a truncated error
+         * page is still a fine message. */
+        if (ok_status) {
+            c->body_too_large = 1;
+            return 0;
+        }
+        n = room;
+    }
+    if (n > 0 && keep_body(c, buf, n) != 0) {
+        c->out_of_memory = 1;
+        return 0;
+    }
+    return size * nmemb;
+}
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+    http_call *c = ud;
+    size_t cap = size * nitems;
+    size_t n = c->req->read(buf, cap, c->req->read_ud);
+
+    if (n == (size_t)-1 || n > cap) {
+        c->read_failed = 1;
+        return CURL_READFUNC_ABORT;
+    }
+    /* The Content-Length is already promised: a stream that ends early or
+     * runs long would send a body that does not match it. */
+    if ((n == 0 && c->sent < c->req->body_size)
+        || (int64_t)n > c->req->body_size - c->sent) {
+        c->read_bad_size = 1;
+        return CURL_READFUNC_ABORT;
+    }
+    c->sent += (int64_t)n;
+    return n;
+}
+
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+    http_call *c = ud;
+
+    /* libcurl only rewinds to resend a body; anything else is unexpected. */
+    if (offset != 0 || origin != SEEK_SET || c->req->rewind == NULL)
+        return CURL_SEEKFUNC_CANTSEEK;
+    if (c->req->rewind(c->req->read_ud) != 0)
+        return CURL_SEEKFUNC_FAIL;
+    c->sent = 0;
+    return CURL_SEEKFUNC_OK;
+}
+
+/* Builds the header list, with "Expect:" so that libcurl never waits for a
+ * 100 Continue that some servers never send (C12). */
+static struct curl_slist *build_headers(http_call *c, ds_err *err)
+{
+    struct curl_slist *list = NULL;
+    struct curl_slist *next;
+    const char *const *hdr;
+
+    for (hdr = c->req->headers; hdr != NULL && *hdr != NULL; hdr++) {
+        /* A CR or LF would let a value inject headers or a request. */
+        if (strpbrk(*hdr, "\r\n") != NULL) {
+            call_fail(c, err, DS_CLASS_PERMANENT, "http_bad_header",
+                      "request header %d holds a line break",
+                      (int)(hdr - c->req->headers));
+            goto fail;
+        }
+        next = curl_slist_append(list, *hdr);
+        if (next == NULL)
+            goto fail;
+        list = next;
+    }
+    next = curl_slist_append(list, "Expect:");
+    if (next != NULL)
+        return next;
+
+fail:
+    /* Out of memory, unless a bad header was reported first. */
+    call_fail(c, err, DS_CLASS_TRANSIENT, "http_oom", "out of memory");
+    curl_slist_free_all(list);
+    return NULL;
+}
+
+static int method_has_body(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0
+           || strcmp(method, "PATCH") == 0;
+}
+
+/* Sets the method and, when there is one, the body with its exact length. */
+static void set_method_and_body(http_call *c, const char *method)
+{
+    const ds_http_req *req = c->req;
+    CURL *curl = c->curl;
+
+    if (req->body == NULL && req->read == NULL && !method_has_body(method)) {
+        if (strcmp(method, "HEAD") == 0)
+            curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+        else
+            curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+            curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+        return;
+    }
+
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    if (req->read != NULL) {
+        curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(curl, CURLOPT_READDATA, c);
+        curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(curl, CURLOPT_SEEKDATA, c);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)req->body_size);
+    } else {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)req->body_len);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
+                         req->body != NULL ? req->body : "");
+    }
+    if (strcmp(method, "POST") != 0)
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+}
+
+static void set_options(ds_http *h, http_call *c, struct curl_slist *hdrs)
+{
+    const ds_http_req *req = c->req;
+    CURL *curl = h->curl;
+
+    /* Reset drops every option of the last call but keeps live
+     * connections, so keep-alive survives between calls. */
+    curl_easy_reset(curl);
+    h->errbuf[0] = '\0';
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(curl, CURLOPT_URL, req->url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+                                                 : DEFAULT_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                     req->timeout_ms > 0 ? req->timeout_ms
+                                         : DEFAULT_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, c);
+    set_method_and_body(c, req->method != NULL ? req->method : "GET");
+}
+
+/* Turns the outcome of a transfer into 0 or a classified error. */
+static int classify(ds_http *h, http_call *c, CURLcode rc, ds_err *err)
+{
+    long status = 0;
+    char reason[32];
+    const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    c->resp->status = (int)status;
+
+    if (c->sink_failed)
+        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_sink",
+                         "the body sink failed");
+    if (c->body_too_large)
+        return call_fail(c, err, DS_CLASS_PERMANENT, "http_body_too_large",
+                         "response body over %zu bytes", c->cap);
+    if (c->out_of_memory)
+        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_oom",
+                         "out of memory keeping the body");
+    if (c->read_failed)
+        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_read",
+                         "the body reader failed");
+    if (c->read_bad_size)
+        return call_fail(c, err, DS_CLASS_PERMANENT, "http_body_size",
+                         "body stream does not hold %lld bytes",
+                         (long long)c->req->body_size);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_timeout", "%s",
+                         why);
+    if (rc != CURLE_OK)
+        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_transport", "%s",
+                         why);
+
+    if (status >= 200 && status < 300)
+        return 0;
+    if (status >= 400) {
+        snprintf(reason, sizeof(reason), "http_%ld", status);
+        return call_fail(c, err, ds_class_for_http((int)status), reason,
+                         "HTTP %ld", status);
+    }
+    /* Redirects are not followed: they would carry our credentials to
+     * wherever the server points. */
+    return call_fail(c, err, DS_CLASS_PERMANENT, "http_unexpected",
+                     "HTTP %ld is not handled", status);
+}
+
+/*
+ * Runs one request: builds the header list, rewinds a streamed body, sets
+ * every option afresh on the kept handle and classifies the outcome.
+ * Returns 0 for a 2xx response, -1 with err set otherwise.
+ */
+int ds_http_do(ds_http *h, const ds_http_req *req, ds_http_resp *resp,
+               ds_err *err)
+{
+    http_call c;
+    struct curl_slist *hdrs = NULL;
+    CURLcode rc;
+    int ret = -1;
+
+    memset(resp, 0, sizeof(*resp));
+    memset(&c, 0, sizeof(c));
+    c.req = req;
+    c.resp = resp;
+    c.curl = h->curl;
+    c.cap = req->max_body > 0 ? req->max_body : DEFAULT_MAX_BODY;
+    c.retry_after_ms = -1;
+    c.err_was_set = err != NULL && err->klass != DS_CLASS_NONE;
+
+    if (req->url == NULL) {
+        call_fail(&c, err, DS_CLASS_PERMANENT, "http_bad_request",
+                  "no URL");
+        goto done;
+    }
+    if (req->read != NULL && req->body_size < 0) {
+        call_fail(&c, err, DS_CLASS_PERMANENT, "http_body_size",
+                  "a streamed body needs its size");
+        goto done;
+    }
+    hdrs = build_headers(&c, err);
+    if (hdrs == NULL)
+        goto done;
+
+    /* A stream already read by an earlier attempt starts over. */
+    if (req->read != NULL && req->rewind != NULL
+        && req->rewind(req->read_ud) != 0) {
+        call_fail(&c, err, DS_CLASS_TRANSIENT, "http_read",
+                  "the body could not be rewound");
+        goto done;
+    }
+
+    set_options(h, &c, hdrs);
+    rc = curl_easy_perform(h->curl);
+    ret = classify(h, &c, rc, err);
+
+done:
+    /* The list is referenced by the handle until the next reset. */
+    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdrs);
+    return ret;
+}

@@ -1,0 +1,307 @@
+/* test_blob.c - the content-addressed blob store (ds_blob). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ds_blob.h"
+
+static const char fox[] = "The quick brown fox jumps over the lazy dog";
+static const char fox_sha256[] =
+    "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592";
+static const char fox_md5[] = "9e107d9d372bb6826bd81d3542a419d6";
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup_root(void **state)
+{
+    char tmpl[] = "/tmp/ds_blob_test.XXXXXX";
+    char *root = mkdtemp(tmpl);
+
+    if (root == NULL)
+        return -1;
+    *state = strdup(root);
+    return *state == NULL ? -1 : 0;
+}
+
+static int teardown_root(void **state)
+{
+    nftw(*state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(*state);
+    return 0;
+}
+
+/* Regular files below dir, at any depth. */
+static int count_files(const char *dir)
+{
+    char path[4096];
+    struct dirent *e;
+    struct stat st;
+    int n = 0;
+    DIR *d = opendir(dir);
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            n += count_files(path);
+        else
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int count_tmp(const char *root)
+{
+    char tmp[4096];
+
+    snprintf(tmp, sizeof(tmp), "%s/tmp", root);
+    return count_files(tmp);
+}
+
+/* Stores content in slices of `slice` bytes and commits it. */
+static void store(const char *root, const void *buf, size_t n, size_t slice,
+                  char sha[DS_SHA256_HEX_LEN + 1], char md5[DS_MD5_HEX_LEN + 1],
+                  uint64_t *size)
+{
+    ds_err err;
+    ds_blob_writer *w;
+    size_t off, part;
+
+    ds_err_clear(&err);
+    w = ds_blob_writer_new(root, &err);
+    assert_non_null(w);
+    for (off = 0; off < n; off += part) {
+        part = n - off < slice ? n - off : slice;
+        assert_int_equal(ds_blob_write(w, (const char *)buf + off, part, &err),
+                         0);
+    }
+    assert_int_equal(ds_blob_commit(w, sha, md5, size, &err), 0);
+    assert_string_equal(err.reason, "");
+    ds_blob_writer_free(w);
+}
+
+static void commit_in_slices_names_the_blob_by_its_sha256(void **state)
+{
+    const char *root = *state;
+    char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
+    char path[4096], back[64] = { 0 };
+    uint64_t size = 0;
+    FILE *f;
+
+    store(root, fox, strlen(fox), 5, sha, md5, &size);
+
+    assert_string_equal(sha, fox_sha256);
+    assert_string_equal(md5, fox_md5);
+    assert_int_equal(size, strlen(fox));
+
+    assert_int_equal(ds_blob_path(root, sha, path, sizeof(path)), 0);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(back, 1, sizeof(back), f), strlen(fox));
+    fclose(f);
+    assert_string_equal(back, fox);
+    assert_int_equal(count_tmp(root), 0);
+}
+
+static void the_empty_blob_has_the_sha256_of_nothing(void **state)
+{
+    char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
+    uint64_t size = 99;
+
+    store(*state, "", 0, 1, sha, md5, &size);
+    assert_string_equal(sha, "e3b0c44298fc1c149afbf4c8996fb924"
+                             "27ae41e4649b934ca495991b7852b855");
+    assert_string_equal(md5, "d41d8cd98f00b204e9800998ecf8427e");
+    assert_int_equal(size, 0);
+}
+
+static void same_content_twice_is_stored_once(void **state)
+{
+    const char *root = *state;
+    char sha1[DS_SHA256_HEX_LEN + 1], sha2[DS_SHA256_HEX_LEN + 1];
+    char md5[DS_MD5_HEX_LEN + 1], path[4096];
+    struct stat first, second;
+    uint64_t size;
+
+    store(root, fox, strlen(fox), 7, sha1, md5, &size);
+    assert_int_equal(ds_blob_path(root, sha1, path, sizeof(path)), 0);
+    assert_int_equal(stat(path, &first), 0);
+
+    store(root, fox, strlen(fox), 43, sha2, md5, &size);
+    assert_string_equal(sha1, sha2);
+    assert_int_equal(stat(path, &second), 0);
+
+    /* The first copy stays in place; the second one is just dropped. */
+    assert_int_equal(first.st_ino, second.st_ino);
+    assert_int_equal(count_files(root), 1);
+    assert_int_equal(count_tmp(root), 0);
+}
+
+static void a_damaged_blob_of_another_size_is_replaced(void **state)
+{
+    const char *root = *state;
+    char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1], path[4096];
+    uint64_t size;
+    struct stat st;
+    FILE *f;
+
+    store(root, fox, strlen(fox), 43, sha, md5, &size);
+    assert_int_equal(ds_blob_path(root, sha, path, sizeof(path)), 0);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("short", f);
+    fclose(f);
+
+    store(root, fox, strlen(fox), 43, sha, md5, &size);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, strlen(fox));
+}
+
+static void free_without_commit_leaves_no_file(void **state)
+{
+    const char *root = *state;
+    ds_blob_writer *w;
+    ds_err err;
+
+    ds_err_clear(&err);
+    w = ds_blob_writer_new(root, &err);
+    assert_non_null(w);
+    assert_int_equal(ds_blob_write(w, fox, 10, &err), 0);
+    assert_int_equal(count_tmp(root), 1);
+
+    ds_blob_writer_free(w);
+    assert_int_equal(count_tmp(root), 0);
+    assert_int_equal(count_files(root), 0);
+    ds_blob_writer_free(NULL);
+}
+
+static void open_reads_back_and_remove_forgets(void **state)
+{
+    const char *root = *state;
+    char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1], back[64] = { 0 };
+    uint64_t size;
+    ds_err err;
+    FILE *f;
+
+    store(root, fox, strlen(fox), 3, sha, md5, &size);
+    ds_err_clear(&err);
+    f = ds_blob_open(root, sha, &err);
+    assert_non_null(f);
+    assert_int_equal(fread(back, 1, sizeof(back), f), strlen(fox));
+    fclose(f);
+    assert_string_equal(back, fox);
+
+    assert_int_equal(ds_blob_remove(root, sha, &err), 0);
+    assert_null(ds_blob_open(root, sha, &err));
+    assert_string_equal(err.reason, "blob_missing");
+
+    /* Removing twice is fine: cleanup after a crash may repeat. */
+    ds_err_clear(&err);
+    assert_int_equal(ds_blob_remove(root, sha, &err), 0);
+    assert_string_equal(err.reason, "");
+}
+
+static void open_of_a_missing_blob_is_permanent_blob_missing(void **state)
+{
+    ds_err err;
+
+    ds_err_clear(&err);
+    assert_null(ds_blob_open(*state, fox_sha256, &err));
+    assert_int_equal(err.klass, DS_CLASS_PERMANENT);
+    assert_string_equal(err.reason, "blob_missing");
+}
+
+static void blob_path_accepts_only_64_lower_case_hex(void **state)
+{
+    char path[4096], small[20];
+    char upper[DS_SHA256_HEX_LEN + 1];
+    size_t i;
+
+    (void)state;
+    assert_int_equal(ds_blob_path("/b", fox_sha256, path, sizeof(path)), 0);
+    assert_string_equal(path, "/b/d7/a8/d7a8fbb307d7809469ca9abcb0082e4f"
+                              "8d5651e46d3cdb762d02d0bf37c9e592");
+    assert_int_equal(ds_blob_path("/b/", fox_sha256, path, sizeof(path)), 0);
+    assert_string_equal(path, "/b/d7/a8/d7a8fbb307d7809469ca9abcb0082e4f"
+                              "8d5651e46d3cdb762d02d0bf37c9e592");
+
+    for (i = 0; i <= DS_SHA256_HEX_LEN; i++)
+        upper[i] = (char)toupper((unsigned char)fox_sha256[i]);
+    assert_int_equal(ds_blob_path("/b", upper, path, sizeof(path)), -1);
+    assert_int_equal(ds_blob_path("/b", "d7a8", path, sizeof(path)), -1);
+    assert_int_equal(ds_blob_path("/b", "", path, sizeof(path)), -1);
+    assert_int_equal(ds_blob_path("/b", "../../../../etc/passwd", path,
+                                  sizeof(path)), -1);
+    snprintf(upper, sizeof(upper), "%.63sg", fox_sha256);
+    assert_int_equal(ds_blob_path("/b", upper, path, sizeof(path)), -1);
+    snprintf(path, sizeof(path), "%s0", fox_sha256);
+    assert_int_equal(ds_blob_path("/b", path, small, sizeof(small)), -1);
+    assert_int_equal(ds_blob_path("/b", fox_sha256, small, sizeof(small)),
+                     -1);
+}
+
+static void a_bad_reference_is_refused_by_open_and_remove(void **state)
+{
+    ds_err err;
+
+    ds_err_clear(&err);
+    assert_null(ds_blob_open(*state, "../secret", &err));
+    assert_string_equal(err.reason, "blob_bad_ref");
+    ds_err_clear(&err);
+    assert_int_equal(ds_blob_remove(*state, "../secret", &err), -1);
+    assert_string_equal(err.reason, "blob_bad_ref");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            commit_in_slices_names_the_blob_by_its_sha256, setup_root,
+            teardown_root),
+        cmocka_unit_test_setup_teardown(
+            the_empty_blob_has_the_sha256_of_nothing, setup_root,
+            teardown_root),
+        cmocka_unit_test_setup_teardown(same_content_twice_is_stored_once,
+                                        setup_root, teardown_root),
+        cmocka_unit_test_setup_teardown(
+            a_damaged_blob_of_another_size_is_replaced, setup_root,
+            teardown_root),
+        cmocka_unit_test_setup_teardown(free_without_commit_leaves_no_file,
+                                        setup_root, teardown_root),
+        cmocka_unit_test_setup_teardown(open_reads_back_and_remove_forgets,
+                                        setup_root, teardown_root),
+        cmocka_unit_test_setup_teardown(
+            open_of_a_missing_blob_is_permanent_blob_missing, setup_root,
+            teardown_root),
+        cmocka_unit_test(blob_path_accepts_only_64_lower_case_hex),
+        cmocka_unit_test_setup_teardown(
+            a_bad_reference_is_refused_by_open_and_remove, setup_root,
+            teardown_root),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
