@@ -50,7 +50,7 @@ bin/docsync-sandbox: $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(LIB)
 # Unit tests link the handler sources they test; see tests/unit/README.md.
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MF $@.d -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
 lint:
 	@scripts/lint.sh

@@ -389,6 +389,7 @@ static int process(loop *lp, record *rec)
                            NULL);
             return rc;
         }
+        json_decref(out); /* a handler may fail after building its output */
 
         rec->last_failure_ms = now_ms();
         if (rec->first_failure_ms == 0)

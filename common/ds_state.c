@@ -33,7 +33,8 @@ int ds_doc_id_valid(const char *id)
 {
     size_t n = id != NULL ? strlen(id) : 0;
 
-    return n > 0 && n <= 128 &&
+    /* A leading dot would let "." or ".." act as a path segment in URLs. */
+    return n > 0 && n <= 128 && id[0] != '.' &&
            strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                       "0123456789._:-") == n;
 }

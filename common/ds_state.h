@@ -14,8 +14,8 @@
 #include "ds_redis.h"
 
 /* Nonzero when id can name a document: 1 to 128 characters of letters,
- * digits and "._:-". Ids go into URLs and Redis keys, so nothing else is
- * accepted. */
+ * digits and "._:-", not starting with a dot. Ids go into URLs and Redis
+ * keys, so nothing else is accepted. */
 int ds_doc_id_valid(const char *id);
 
 /* Records that documentId reached state (received, fetched, mapped,

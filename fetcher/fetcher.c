@@ -12,21 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ds_api.h"
 #include "ds_blob.h"
 #include "ds_blobref.h"
 #include "ds_config.h"
-#include "ds_http.h"
 #include "ds_log.h"
 #include "ds_loop.h"
 #include "ds_runtime.h"
 #include "ds_state.h"
 
 typedef struct fetcher {
-    const char *crm_url;
+    ds_api crm;
     const char *blob_dir;
-    char *key_header;          /* "X-API-Key: <secret>": never logged */
-    long connect_ms, timeout_ms;
-    ds_http *http;
     ds_redis *redis;
 } fetcher;
 
@@ -50,31 +47,13 @@ static void classify_crm_error(ds_err *err)
 
 static json_t *get_metadata(fetcher *f, const char *doc_id, ds_err *err)
 {
-    const char *headers[] = {f->key_header, "Accept: application/json", NULL};
-    ds_http_resp resp = {0};
-    ds_http_req req = {0};
-    char url[1024];
+    char path[256];
     json_t *meta;
 
-    snprintf(url, sizeof(url), "%s/api/v1/documents/%s", f->crm_url, doc_id);
-    req.method = "GET";
-    req.url = url;
-    req.headers = headers;
-    req.connect_timeout_ms = f->connect_ms;
-    req.timeout_ms = f->timeout_ms;
-    if (ds_http_do(f->http, &req, &resp, err) < 0) {
+    snprintf(path, sizeof(path), "/api/v1/documents/%s", doc_id);
+    meta = ds_api_get_json(&f->crm, path, err);
+    if (meta == NULL)
         classify_crm_error(err);
-        ds_http_resp_clear(&resp);
-        return NULL;
-    }
-    meta = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
-    ds_http_resp_clear(&resp);
-    if (!json_is_object(meta)) {
-        json_decref(meta);
-        ds_err_set(err, DS_CLASS_PERMANENT, "source_bad_metadata",
-                   "the CRM's metadata is not a JSON object");
-        return NULL;
-    }
     return meta;
 }
 
@@ -89,29 +68,28 @@ static int to_blob(const char *buf, size_t n, void *ud)
 static int get_content(fetcher *f, const char *doc_id, char *sha256,
                        char *md5, uint64_t *size, ds_err *err)
 {
-    const char *headers[] = {f->key_header, NULL};
+    const char *headers[] = {f->crm.key_header, NULL};
     ds_http_resp resp = {0};
     ds_http_req req = {0};
     ds_blob_writer *w;
     void *sink_args[2];
-    char url[1024];
+    char path[256], url[2048];
     int rc = -1;
 
+    snprintf(path, sizeof(path), "/api/v1/documents/%s/content", doc_id);
+    if (ds_api_prepare(&f->crm, &req, "GET", path, url, sizeof(url),
+                       err) < 0)
+        return -1;
     w = ds_blob_writer_new(f->blob_dir, err);
     if (w == NULL)
         return -1;
-    snprintf(url, sizeof(url), "%s/api/v1/documents/%s/content", f->crm_url,
-             doc_id);
+    /* The sink reports its own failures into err: the first error wins. */
     sink_args[0] = w;
     sink_args[1] = err;
-    req.method = "GET";
-    req.url = url;
     req.headers = headers;
     req.sink = to_blob;
     req.sink_ud = sink_args;
-    req.connect_timeout_ms = f->connect_ms;
-    req.timeout_ms = f->timeout_ms;
-    if (ds_http_do(f->http, &req, &resp, err) < 0) {
+    if (ds_http_do(f->crm.http, &req, &resp, err) < 0) {
         classify_crm_error(err);
         goto out;
     }
@@ -178,29 +156,20 @@ static int configure(void *ctx, ds_err *err)
 {
     fetcher *f = ctx;
 
-    f->crm_url = ds_env_str("CRM_BASE_URL", "http://localhost:8090");
     f->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
-    if (ds_runtime_http_timeouts(&f->connect_ms, &f->timeout_ms, err) < 0)
+    if (ds_api_init(&f->crm, "CRM_BASE_URL", "http://localhost:8090",
+                    "CRM_API_KEY_HEADER", "CRM_API_KEY", err) < 0)
         return -1;
-    f->key_header = ds_runtime_key_header("CRM_API_KEY_HEADER", "X-API-Key",
-                                          "CRM_API_KEY", err);
-    if (f->key_header == NULL)
-        return -1;
-    f->http = ds_http_new();
     f->redis = ds_runtime_redis(err);
-    if (f->http == NULL || f->redis == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory",
-                          "fetcher set-up");
-    return 0;
+    return f->redis == NULL ? -1 : 0;
 }
 
 static void cleanup(void *ctx)
 {
     fetcher *f = ctx;
 
-    ds_http_free(f->http);
+    ds_api_clear(&f->crm);
     ds_redis_free(f->redis);
-    free(f->key_header);
 }
 
 int main(int argc, char **argv)

@@ -68,7 +68,9 @@ static const ds_program PROGRAM = {
     "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, LOG_LEVEL\n"
     "  INGEST_PORT (8080), WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE)\n"
     "  WEBHOOK_SIGNATURE_HEADER (X-Signature), WEBHOOK_MAX_BODY (65536)\n"
-    "  INGEST_DELIVERY_TIMEOUT_MS (5000): longest wait for the broker\n",
+    "  INGEST_DELIVERY_TIMEOUT_MS (5000): how long an event may wait for\n"
+    "    the broker before the answer is 503 (librdkafka checks once a\n"
+    "    second, so the answer can come up to 1 s later)\n",
 };
 
 static long long mono_ms(void)
@@ -299,7 +301,7 @@ static void judge(ingest *in, struct MHD_Connection *conn, request *req,
         snprintf(v->document_id, sizeof(v->document_id), "%s", doc_id);
         if (!ds_doc_id_valid(doc_id))
             reject(v, 400, "invalid_field", "documentId must be 1-128 "
-                   "letters, digits or ._:-");
+                   "letters, digits or ._:- and not start with a dot");
         else if (json_object_get(event, "fileName") != NULL &&
                  !json_is_string(json_object_get(event, "fileName")))
             reject(v, 400, "invalid_field", "fileName must be a string");

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ds_api.h"
 #include "ds_blob.h"
 #include "ds_body.h"
 #include "ds_config.h"
@@ -22,11 +23,8 @@
 #include "ds_state.h"
 
 typedef struct uploader {
-    const char *dest_url;
+    ds_api dest;
     const char *blob_dir;
-    char *key_header;          /* "X-API-Key: <secret>": never logged */
-    long connect_ms, timeout_ms;
-    ds_http *http;
     ds_redis *redis;
 } uploader;
 
@@ -83,9 +81,9 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
 {
     const char *sha = json_string_value(json_object_get(in, "blob"));
     json_int_t size = json_integer_value(json_object_get(in, "size"));
-    char url[1024], idem[160];
-    const char *headers[] = {u->key_header, "Content-Type: application/json",
-                             idem, NULL};
+    char path[256], url[2048], idem[160];
+    const char *headers[] = {u->dest.key_header,
+                             "Content-Type: application/json", idem, NULL};
     ds_http_resp resp = {0};
     ds_http_req req = {0};
     json_t *fields = NULL;
@@ -110,18 +108,16 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
      * honours the key. */
     snprintf(idem, sizeof(idem), "Idempotency-Key: docsync-%s-%.16s",
              doc_id, sha);
-    snprintf(url, sizeof(url), "%s/v1/transactions/%s/documents",
-             u->dest_url, txn);
-    req.method = "POST";
-    req.url = url;
+    snprintf(path, sizeof(path), "/v1/transactions/%s/documents", txn);
+    if (ds_api_prepare(&u->dest, &req, "POST", path, url, sizeof(url),
+                       err) < 0)
+        goto out;
     req.headers = headers;
     req.read = ds_body_read;
     req.rewind = ds_body_rewind;
     req.read_ud = body;
     req.body_size = ds_body_length(body);
-    req.connect_timeout_ms = u->connect_ms;
-    req.timeout_ms = u->timeout_ms;
-    if (ds_http_do(u->http, &req, &resp, err) == 0)
+    if (ds_http_do(u->dest.http, &req, &resp, err) == 0)
         id = created_id(&resp, err);
     else if (err->http_status > 0) {
         char reason[32];
@@ -159,7 +155,7 @@ static char *upload_once(uploader *u, const json_t *in, const char *doc_id,
 
     snprintf(lease, sizeof(lease), "upload:%s", doc_id);
     /* The lease outlives the longest upload, and expires if we die. */
-    if (ds_lease_take(u->redis, lease, owner, u->timeout_ms + 30000, &taken,
+    if (ds_lease_take(u->redis, lease, owner, u->dest.timeout_ms + 30000, &taken,
                       err) < 0)
         return NULL;
     if (!taken)
@@ -209,29 +205,20 @@ static int configure(void *ctx, ds_err *err)
 {
     uploader *u = ctx;
 
-    u->dest_url = ds_env_str("DEST_BASE_URL", "http://localhost:8090");
     u->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
-    if (ds_runtime_http_timeouts(&u->connect_ms, &u->timeout_ms, err) < 0)
+    if (ds_api_init(&u->dest, "DEST_BASE_URL", "http://localhost:8090",
+                    "DEST_API_KEY_HEADER", "DEST_API_KEY", err) < 0)
         return -1;
-    u->key_header = ds_runtime_key_header("DEST_API_KEY_HEADER",
-                                          "X-API-Key", "DEST_API_KEY", err);
-    if (u->key_header == NULL)
-        return -1;
-    u->http = ds_http_new();
     u->redis = ds_runtime_redis(err);
-    if (u->http == NULL || u->redis == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory",
-                          "uploader set-up");
-    return 0;
+    return u->redis == NULL ? -1 : 0;
 }
 
 static void cleanup(void *ctx)
 {
     uploader *u = ctx;
 
-    ds_http_free(u->http);
+    ds_api_clear(&u->dest);
     ds_redis_free(u->redis);
-    free(u->key_header);
 }
 
 int main(int argc, char **argv)

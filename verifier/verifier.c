@@ -14,9 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ds_api.h"
 #include "ds_blobref.h"
 #include "ds_config.h"
-#include "ds_http.h"
 #include "ds_log.h"
 #include "ds_loop.h"
 #include "ds_runtime.h"
@@ -24,11 +24,8 @@
 #include "ds_time.h"
 
 typedef struct verifier {
-    const char *dest_url;
+    ds_api dest;
     const char *blob_dir;
-    char *key_header;          /* "X-API-Key: <secret>": never logged */
-    long connect_ms, timeout_ms;
-    ds_http *http;
     ds_redis *redis;
 } verifier;
 
@@ -45,34 +42,15 @@ static const ds_program PROGRAM = {
 
 static json_t *get_copy(verifier *v, const char *dest_id, ds_err *err)
 {
-    const char *headers[] = {v->key_header, "Accept: application/json", NULL};
-    ds_http_resp resp = {0};
-    ds_http_req req = {0};
-    char url[1024];
-    json_t *meta;
+    char path[256];
+    json_t *copy;
 
-    snprintf(url, sizeof(url), "%s/v1/documents/%s", v->dest_url, dest_id);
-    req.method = "GET";
-    req.url = url;
-    req.headers = headers;
-    req.connect_timeout_ms = v->connect_ms;
-    req.timeout_ms = v->timeout_ms;
-    if (ds_http_do(v->http, &req, &resp, err) < 0) {
-        if (err->http_status == 404)
-            ds_err_reset(err, DS_CLASS_PERMANENT, "missing_after_upload",
-                         "the destination has no document %.64s", dest_id);
-        ds_http_resp_clear(&resp);
-        return NULL;
-    }
-    meta = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
-    ds_http_resp_clear(&resp);
-    if (!json_is_object(meta)) {
-        json_decref(meta);
-        ds_err_set(err, DS_CLASS_TRANSIENT, "verify_bad_response",
-                   "the destination's metadata is not a JSON object");
-        return NULL;
-    }
-    return meta;
+    snprintf(path, sizeof(path), "/v1/documents/%s", dest_id);
+    copy = ds_api_get_json(&v->dest, path, err);
+    if (copy == NULL && err->http_status == 404)
+        ds_err_reset(err, DS_CLASS_PERMANENT, "missing_after_upload",
+                     "the destination has no document %.64s", dest_id);
+    return copy;
 }
 
 /* Compares the copy with what was sent. Returns 0 when they match. */
@@ -149,29 +127,20 @@ static int configure(void *ctx, ds_err *err)
 {
     verifier *v = ctx;
 
-    v->dest_url = ds_env_str("DEST_BASE_URL", "http://localhost:8090");
     v->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
-    if (ds_runtime_http_timeouts(&v->connect_ms, &v->timeout_ms, err) < 0)
+    if (ds_api_init(&v->dest, "DEST_BASE_URL", "http://localhost:8090",
+                    "DEST_API_KEY_HEADER", "DEST_API_KEY", err) < 0)
         return -1;
-    v->key_header = ds_runtime_key_header("DEST_API_KEY_HEADER",
-                                          "X-API-Key", "DEST_API_KEY", err);
-    if (v->key_header == NULL)
-        return -1;
-    v->http = ds_http_new();
     v->redis = ds_runtime_redis(err);
-    if (v->http == NULL || v->redis == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory",
-                          "verifier set-up");
-    return 0;
+    return v->redis == NULL ? -1 : 0;
 }
 
 static void cleanup(void *ctx)
 {
     verifier *v = ctx;
 
-    ds_http_free(v->http);
+    ds_api_clear(&v->dest);
     ds_redis_free(v->redis);
-    free(v->key_header);
 }
 
 int main(int argc, char **argv)

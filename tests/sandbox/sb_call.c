@@ -1,0 +1,100 @@
+/* sb_call.c - handler requests and replies; see sb_call.h. */
+#include "sb_call.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define JSON_TYPE "application/json"
+
+void sb_reply_init(sb_reply *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->fd = -1;
+}
+
+void sb_reply_clear(sb_reply *r)
+{
+    free(r->body);
+    if (r->fd >= 0)
+        close(r->fd);
+    sb_reply_init(r);
+}
+
+static void set_type(sb_reply *r, const char *content_type)
+{
+    snprintf(r->content_type, sizeof(r->content_type), "%s", content_type);
+}
+
+void sb_reply_text(sb_reply *r, int status, const char *content_type,
+                   const char *body)
+{
+    sb_reply_clear(r);
+    r->status = status;
+    set_type(r, content_type);
+    r->body = strdup(body);
+    if (r->body == NULL) {
+        r->status = 500;
+        return;
+    }
+    r->body_len = strlen(body);
+}
+
+void sb_reply_json(sb_reply *r, int status, json_t *obj)
+{
+    char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+    json_decref(obj);
+    sb_reply_clear(r);
+    if (text == NULL) {
+        sb_reply_text(r, 500, JSON_TYPE, "{\"error\":\"internal\"}");
+        return;
+    }
+    r->status = status;
+    set_type(r, JSON_TYPE);
+    r->body = text;
+    r->body_len = strlen(text);
+}
+
+void sb_reply_error(sb_reply *r, int status, const char *error,
+                    const char *reason)
+{
+    json_t *obj = json_pack("{s:s}", "error", error);
+
+    if (obj != NULL && reason != NULL)
+        json_object_set_new(obj, "reason", json_string(reason));
+    sb_reply_json(r, status, obj);
+}
+
+void sb_reply_file(sb_reply *r, int fd, uint64_t size,
+                   const char *content_type)
+{
+    sb_reply_clear(r);
+    r->status = 200;
+    r->fd = fd;
+    r->fd_size = size;
+    set_type(r, content_type);
+}
+
+json_t *sb_call_json_body(const sb_call *call, sb_reply *out)
+{
+    json_error_t jerr;
+    json_t *obj = NULL;
+
+    if (call->body != NULL)
+        obj = json_loadb(call->body, call->body_len, 0, &jerr);
+    if (json_is_object(obj))
+        return obj;
+    json_decref(obj);
+    sb_reply_error(out, 400, "bad_request", "bad_json");
+    return NULL;
+}
+
+int sb_id_valid(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+
+    return n > 0 && n <= SB_ID_MAX && s[n] == '\0';
+}

@@ -1,0 +1,77 @@
+/*
+ * sb_call.h - what a route handler receives and what it answers.
+ *
+ * Handlers know nothing of libmicrohttpd: sb_http.c turns the request into
+ * an sb_call, runs the handler and turns the sb_reply into a response. The
+ * routing, key checks, faults and body limits happen before the handler
+ * runs.
+ */
+#ifndef SB_CALL_H
+#define SB_CALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "sb_options.h"
+#include "sb_state.h"
+
+/* The long-lived things every handler may use. */
+typedef struct sb_ctx {
+    const sb_options *opt;
+    sb_state *state;
+} sb_ctx;
+
+/* One request, as a handler sees it. */
+typedef struct sb_call {
+    const char *param;     /* the {id} segment of the route, or NULL */
+    const char *body;      /* NUL-terminated body held in memory, or NULL */
+    size_t body_len;
+    const char *body_file; /* path of a body spilled to disk, or NULL */
+} sb_call;
+
+/* One response: a body in memory or an open file to stream. */
+typedef struct sb_reply {
+    int status;            /* 0 until a handler sets one */
+    char *body;            /* owned */
+    size_t body_len;
+    char content_type[128];
+    int fd;                /* owned; -1 when the body is in memory */
+    uint64_t fd_size;
+} sb_reply;
+
+typedef void (*sb_handler)(const sb_ctx *ctx, const sb_call *call,
+                           sb_reply *out);
+
+/* Prepares an empty reply (status 0, no body, fd -1). */
+void sb_reply_init(sb_reply *r);
+
+/* Frees the body, closes the file and prepares r again. */
+void sb_reply_clear(sb_reply *r);
+
+/* Answers status with obj (stolen) as compact JSON. Falls back to a plain
+ * 500 when obj is NULL or cannot be written. */
+void sb_reply_json(sb_reply *r, int status, json_t *obj);
+
+/* Answers {"error": error} plus "reason" when reason is not NULL. */
+void sb_reply_error(sb_reply *r, int status, const char *error,
+                    const char *reason);
+
+/* Answers status with a copy of body and the given content type. */
+void sb_reply_text(sb_reply *r, int status, const char *content_type,
+                   const char *body);
+
+/* Answers 200 with size bytes read from fd, which the reply now owns. */
+void sb_reply_file(sb_reply *r, int fd, uint64_t size,
+                   const char *content_type);
+
+/* Parses the in-memory body as a JSON object. On failure answers 400
+ * {"error":"bad_request","reason":"bad_json"} and returns NULL. */
+json_t *sb_call_json_body(const sb_call *call, sb_reply *out);
+
+/* True when s is a usable document id: 1 to SB_ID_MAX characters from
+ * [A-Za-z0-9._-]. Ids are path segments of the API, hence the strictness. */
+int sb_id_valid(const char *s);
+
+#endif

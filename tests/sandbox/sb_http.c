@@ -1,0 +1,442 @@
+/* sb_http.c - the HTTP side of the sandbox; see sb_http.h. */
+#include "sb_http.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "ds_crypto.h"
+#include "sb_call.h"
+#include "sb_log.h"
+#include "sb_route.h"
+#include "sb_store.h"
+
+/* Admin bodies are small JSON; rawBody tests of ingest's 64 KiB limit fit. */
+#define MEMORY_BODY_MAX (4u * 1024 * 1024)
+/* Uploads carry base64 of documents of tens of MB. */
+#define FILE_BODY_MAX (1024ull * 1024 * 1024)
+#define CONNECTION_TIMEOUT_S 120u
+#define KEY_HEADER "X-API-Key"
+
+struct sb_http {
+    struct MHD_Daemon *daemon;
+    sb_ctx ctx;
+    int port;
+};
+
+/* One request from its headers to its completion. */
+typedef struct sb_conn {
+    const sb_route *route;
+    char param[SB_ID_MAX + 1];
+    char method[16];
+    char *path;              /* for the log line */
+    struct timespec start;
+    sb_reply early;          /* answer known before the body was read */
+    char allow[64];          /* Allow header of a 405 */
+    int has_fault;
+    sb_fault fault;
+    sb_body_kind sink;       /* SB_BODY_NONE once the body is discarded */
+    char *buf;               /* memory sink, NUL-terminated */
+    size_t len;
+    size_t cap;
+    int fd;                  /* file sink */
+    char tmp[PATH_MAX];
+    uint64_t received;
+    int status;              /* the status queued, 0 while none */
+} sb_conn;
+
+static long ms_since(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - start->tv_sec) * 1000 +
+           (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+static sb_conn *conn_new(const char *method, const char *url)
+{
+    sb_conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->path = strdup(url);
+    if (c->path == NULL) {
+        free(c);
+        return NULL;
+    }
+    snprintf(c->method, sizeof(c->method), "%s", method);
+    clock_gettime(CLOCK_MONOTONIC, &c->start);
+    sb_reply_init(&c->early);
+    c->fd = -1;
+    return c;
+}
+
+/* Frees c, removing a spilled body that no handler moved away. */
+static void conn_free(sb_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->tmp[0] != '\0')
+        unlink(c->tmp);
+    sb_reply_clear(&c->early);
+    sb_fault_clear(&c->fault);
+    free(c->buf);
+    free(c->path);
+    free(c);
+}
+
+/* Sets the answer of a request that will not reach its handler; the rest
+ * of its body is read and dropped. */
+static void set_early(sb_conn *c, int status, const char *error,
+                      const char *reason)
+{
+    if (c->early.status != 0)
+        return; /* the first reason to refuse is the one reported */
+    sb_reply_error(&c->early, status, error, reason);
+    c->sink = SB_BODY_NONE;
+}
+
+/* True when the request carries the key the route demands. */
+static int key_ok(const sb_ctx *ctx, struct MHD_Connection *conn,
+                  sb_key_kind kind)
+{
+    const char *want = kind == SB_KEY_CRM ? ctx->opt->crm_api_key
+                                          : ctx->opt->dest_api_key;
+    const char *got;
+
+    if (kind == SB_KEY_NONE)
+        return 1;
+    got = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, KEY_HEADER);
+    return got != NULL && strlen(got) == strlen(want) &&
+           ds_ct_equal(got, want, strlen(want));
+}
+
+/* Prepares where the body goes. */
+static void open_sink(const sb_ctx *ctx, sb_conn *c)
+{
+    ds_err err;
+
+    c->sink = c->route->body;
+    if (c->sink != SB_BODY_FILE)
+        return;
+    ds_err_clear(&err);
+    c->fd = sb_store_temp(sb_state_data_dir(ctx->state), "upload", c->tmp,
+                          &err);
+    if (c->fd < 0) {
+        c->tmp[0] = '\0';
+        sb_log_msg("error", "cannot spill body",
+                   json_pack("{s:s}", "error", err.msg));
+        set_early(c, 500, "internal", err.reason);
+    }
+}
+
+/* Decides what can be decided from the headers: the route, a queued fault,
+ * the key, the body's destination. */
+static void classify(const sb_ctx *ctx, struct MHD_Connection *conn,
+                     sb_conn *c)
+{
+    switch (sb_route_find(c->method, c->path, &c->route, c->param, c->allow,
+                          sizeof(c->allow))) {
+    case SB_MATCH_NO_ROUTE:
+        set_early(c, 404, "not_found", "no_route");
+        return;
+    case SB_MATCH_BAD_METHOD:
+        set_early(c, 405, "method_not_allowed", NULL);
+        return;
+    case SB_MATCH_BAD_ID:
+        set_early(c, 404, "not_found", NULL);
+        return;
+    case SB_MATCH_OK:
+        break;
+    }
+
+    /* A fault stands for the server failing before it looks at anything,
+     * so it is taken ahead of the key check. */
+    c->has_fault = sb_state_fault_take(ctx->state, c->route->fault,
+                                       &c->fault);
+    if (c->has_fault && c->fault.status != 0) {
+        c->sink = SB_BODY_NONE;
+        return;
+    }
+    if (!key_ok(ctx, conn, c->route->key)) {
+        set_early(c, 401, "unauthorized", NULL);
+        return;
+    }
+    open_sink(ctx, c);
+}
+
+static int sink_memory(sb_conn *c, const char *data, size_t n)
+{
+    if (c->len + n > MEMORY_BODY_MAX)
+        return -1;
+    if (c->len + n + 1 > c->cap) {
+        size_t cap = c->cap == 0 ? 4096 : c->cap;
+        char *grown;
+
+        while (cap < c->len + n + 1)
+            cap *= 2;
+        grown = realloc(c->buf, cap);
+        if (grown == NULL)
+            return -1;
+        c->buf = grown;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, data, n);
+    c->len += n;
+    c->buf[c->len] = '\0';
+    return 0;
+}
+
+/* Takes one slice of the body. Overflows and write errors turn into an
+ * early answer; the rest of the body is then dropped. */
+static void take_body(sb_conn *c, const char *data, size_t n)
+{
+    ds_err err;
+
+    c->received += n;
+    if (c->sink == SB_BODY_MEMORY && sink_memory(c, data, n) != 0) {
+        set_early(c, 413, "payload_too_large", NULL);
+        return;
+    }
+    if (c->sink != SB_BODY_FILE)
+        return;
+    if (c->received > FILE_BODY_MAX) {
+        set_early(c, 413, "payload_too_large", NULL);
+        return;
+    }
+    ds_err_clear(&err);
+    if (sb_store_write(c->fd, data, n, &err) != 0)
+        set_early(c, 500, "internal", err.reason);
+}
+
+static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
+                                   sb_reply *r)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (r->status == 0)
+        sb_reply_error(r, 500, "internal", "no_reply");
+    if (r->fd >= 0) {
+        resp = MHD_create_response_from_fd64(r->fd_size, r->fd);
+        if (resp != NULL)
+            r->fd = -1; /* MHD closes it */
+    } else {
+        resp = MHD_create_response_from_buffer(r->body_len,
+                                               r->body ? r->body : "",
+                                               MHD_RESPMEM_MUST_COPY);
+    }
+    if (resp == NULL)
+        return MHD_NO;
+    if (r->content_type[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->content_type);
+    if (r->status == 405 && c->allow[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, c->allow);
+    ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES)
+        c->status = r->status;
+    return ret;
+}
+
+/* Runs once the whole body is in: the fault's delay and status, the early
+ * answer, or the handler. */
+static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
+                              sb_conn *c)
+{
+    sb_call call = {0};
+    sb_reply reply;
+    enum MHD_Result ret;
+
+    /* A hang cut short by a stop answers at once, without the handler. */
+    if (c->has_fault && c->fault.delay_ms > 0 &&
+        sb_state_sleep_ms(ctx->state, c->fault.delay_ms) != 0) {
+        set_early(c, 503, "stopping", NULL);
+    } else if (c->has_fault && c->fault.status != 0) {
+        sb_reply_text(&c->early, c->fault.status, "application/json",
+                      c->fault.body != NULL ? c->fault.body : "{}");
+    }
+    if (c->early.status != 0)
+        return queue_reply(conn, c, &c->early);
+
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    call.param = c->param[0] != '\0' ? c->param : NULL;
+    call.body = c->buf;
+    call.body_len = c->len;
+    call.body_file = c->tmp[0] != '\0' ? c->tmp : NULL;
+    sb_reply_init(&reply);
+    c->route->handler(ctx, &call, &reply);
+    ret = queue_reply(conn, c, &reply);
+    sb_reply_clear(&reply);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version,
+                                  const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    const sb_ctx *ctx = cls;
+    sb_conn *c = *con_cls;
+
+    (void)version;
+    if (c == NULL) {
+        c = conn_new(method, url);
+        if (c == NULL)
+            return MHD_NO;
+        *con_cls = c;
+        classify(ctx, conn, c);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        take_body(c, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return finish(ctx, conn, c);
+}
+
+/* Writes the request's log line and frees its state. */
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    sb_conn *c = *con_cls;
+    json_t *path;
+
+    (void)cls;
+    (void)conn;
+    if (c == NULL)
+        return;
+    path = json_string(c->path);
+    sb_log_line("info", json_pack("{s:s,s:o,s:i,s:I,s:b,s:b}",
+                                  "method", c->method,
+                                  "path", path ? path
+                                               : json_string("<not utf-8>"),
+                                  "status", c->status,
+                                  "duration_ms",
+                                  (json_int_t)ms_since(&c->start),
+                                  "fault", c->has_fault,
+                                  "completed",
+                                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+    conn_free(c);
+    *con_cls = NULL;
+}
+
+/* Resolves opt->host and opt->port into addr. Returns 0 or -1. */
+static int resolve_host(const sb_options *opt, struct sockaddr_storage *addr,
+                        int *family, ds_err *err)
+{
+    struct addrinfo hints, *res = NULL;
+    char port[8];
+    int rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%d", opt->port);
+    rc = getaddrinfo(opt->host, port, &hints, &res);
+    if (rc != 0)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_host", "%s: %s",
+                          opt->host, gai_strerror(rc));
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *family = res->ai_family;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* Starts the daemon with extra flags, bound to addr when it is not NULL. */
+static struct MHD_Daemon *start_daemon(sb_http *h, unsigned int flags,
+                                       const struct sockaddr *addr)
+{
+    struct MHD_OptionItem bind[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, (void *)addr},
+        {MHD_OPTION_END, 0, NULL},
+    };
+
+    return MHD_start_daemon(
+        flags | MHD_USE_INTERNAL_POLLING_THREAD |
+            MHD_USE_THREAD_PER_CONNECTION,
+        (uint16_t)h->ctx.opt->port, NULL, NULL, on_request, &h->ctx,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+        MHD_OPTION_ARRAY, addr != NULL ? bind : bind + 1,
+        MHD_OPTION_END);
+}
+
+/* Binds opt->host when given, else every interface: both stacks, so that
+ * "localhost" works whichever it resolves to, or IPv4 alone where the host
+ * has no IPv6. */
+static int listen_on(sb_http *h, ds_err *err)
+{
+    struct sockaddr_storage addr;
+    int family = AF_UNSPEC;
+    unsigned int flags = MHD_USE_ERROR_LOG;
+
+    if (h->ctx.opt->host != NULL) {
+        if (resolve_host(h->ctx.opt, &addr, &family, err) != 0)
+            return -1;
+        if (family == AF_INET6)
+            flags |= MHD_USE_IPv6;
+        h->daemon = start_daemon(h, flags, (const struct sockaddr *)&addr);
+    } else {
+        h->daemon = start_daemon(h, MHD_USE_DUAL_STACK, NULL);
+        if (h->daemon == NULL)
+            h->daemon = start_daemon(h, MHD_USE_ERROR_LOG, NULL);
+    }
+    if (h->daemon == NULL)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "listen_failed",
+                          "cannot listen on %s port %d",
+                          h->ctx.opt->host ? h->ctx.opt->host : "*",
+                          h->ctx.opt->port);
+    return 0;
+}
+
+sb_http *sb_http_start(const sb_options *opt, sb_state *st, ds_err *err)
+{
+    sb_http *h = calloc(1, sizeof(*h));
+    const union MHD_DaemonInfo *info;
+
+    if (h == NULL) {
+        ds_err_set(err, DS_CLASS_PERMANENT, "oom", "out of memory");
+        return NULL;
+    }
+    h->ctx.opt = opt;
+    h->ctx.state = st;
+    if (listen_on(h, err) != 0) {
+        free(h);
+        return NULL;
+    }
+    info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info != NULL ? info->port : opt->port;
+    return h;
+}
+
+int sb_http_port(const sb_http *h)
+{
+    return h->port;
+}
+
+void sb_http_stop(sb_http *h)
+{
+    if (h == NULL)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

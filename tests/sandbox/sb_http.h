@@ -1,0 +1,28 @@
+/*
+ * sb_http.h - the HTTP side of the sandbox on libmicrohttpd: one thread
+ * per connection (webhook sends and injected hangs block), a route table,
+ * the API key checks, injected faults, request bodies in memory or spilled
+ * to the data directory, and one log line per request.
+ */
+#ifndef SB_HTTP_H
+#define SB_HTTP_H
+
+#include "ds_error.h"
+#include "sb_options.h"
+#include "sb_state.h"
+
+typedef struct sb_http sb_http;
+
+/* Starts serving on opt->port of opt->host, or of every interface (IPv6
+ * and IPv4) when host is NULL. opt and st must outlive the server. Returns
+ * NULL with err set when the address cannot be resolved or bound. */
+sb_http *sb_http_start(const sb_options *opt, sb_state *st, ds_err *err);
+
+/* The port actually bound (differs from the option when it was 0). */
+int sb_http_port(const sb_http *h);
+
+/* Stops accepting, waits for the requests in flight and frees h; accepts
+ * NULL. Call sb_state_stop first so that injected hangs end at once. */
+void sb_http_stop(sb_http *h);
+
+#endif

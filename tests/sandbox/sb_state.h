@@ -1,0 +1,121 @@
+/*
+ * sb_state.h - everything the sandbox remembers, behind one mutex.
+ *
+ * Records are jansson objects. The state keeps its own copies: functions
+ * that take a record steal the reference, functions that return one return
+ * a deep copy the caller owns, so no caller ever shares an object with
+ * another thread.
+ *
+ * Id counters (doc_N, tdoc_N, evt_N) survive sb_state_reset on purpose: the
+ * pipeline dedupes on eventId and documentId in Redis, and a reused id
+ * would make a new document look like one already done.
+ */
+#ifndef SB_STATE_H
+#define SB_STATE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "ds_error.h"
+
+#define SB_ID_MAX 64
+
+typedef struct sb_state sb_state;
+
+/* The routes that faults can be queued for. */
+typedef enum {
+    SB_FAULT_CRM_META = 0,
+    SB_FAULT_CRM_CONTENT,
+    SB_FAULT_TX_UPLOAD,
+    SB_FAULT_TX_GET,
+    SB_FAULT_NONE /* also the number of fault routes */
+} sb_fault_route;
+
+/* What one faulty request does: sleep delay_ms, then answer status with
+ * body, or answer normally when status is 0. */
+typedef struct sb_fault {
+    int status;
+    char *body; /* owned; NULL means the default JSON body */
+    long delay_ms;
+} sb_fault;
+
+/* Parses "crm_meta", "crm_content", "tx_upload" or "tx_get"; anything else
+ * gives SB_FAULT_NONE. */
+sb_fault_route sb_fault_route_parse(const char *name);
+
+/* Frees the body of f and zeroes it; accepts NULL. */
+void sb_fault_clear(sb_fault *f);
+
+/* Creates the state, creating data_dir (and its parents) when missing and
+ * loading the transactions file when one is named: {"transactions":[...]}
+ * whose items are ids or objects with an "id". Without it every
+ * transaction id exists. Returns NULL with err set on failure. */
+sb_state *sb_state_new(const char *data_dir, const char *transactions_file,
+                       ds_err *err);
+
+/* Frees the state; the stored files stay on disk. Accepts NULL. */
+void sb_state_free(sb_state *st);
+
+/* The data directory as an absolute path. */
+const char *sb_state_data_dir(const sb_state *st);
+
+/* The number of known transactions, or -1 when every id is accepted. */
+long sb_state_transaction_count(const sb_state *st);
+
+/* True when uploads to this transaction id are accepted. */
+int sb_state_transaction_exists(sb_state *st, const char *transaction_id);
+
+/* Writes a fresh "evt_N" into out. */
+void sb_state_next_event_id(sb_state *st, char out[SB_ID_MAX + 1]);
+
+/* Adds a CRM document record (stolen). With want_id NULL an unused "doc_N"
+ * is chosen. Sets "id" in the record and copies it to out_id. Returns 0, or
+ * -1 when want_id is taken (the record is then freed). */
+int sb_state_crm_add(sb_state *st, const char *want_id, json_t *rec,
+                     char out_id[SB_ID_MAX + 1]);
+
+/* A copy of the CRM record, or NULL when unknown or out of memory. */
+json_t *sb_state_crm_get(sb_state *st, const char *id);
+
+/* Removes a CRM record. Returns 0, or -1 when unknown. */
+int sb_state_crm_delete(sb_state *st, const char *id);
+
+/* Stores an uploaded document: gives it the next "tdoc_N", moves the file
+ * at tmp_path to <data-dir>/tdoc_N, records "id" and "storedPath" in rec
+ * (stolen) and counts one upload for its "sourceDocumentId". Returns 0, or
+ * -1 with err set when the file cannot be moved (rec is then freed). */
+int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
+                    char out_id[SB_ID_MAX + 1], ds_err *err);
+
+/* A copy of the stored document's record, or NULL when unknown. */
+json_t *sb_state_tx_get(sb_state *st, const char *id);
+
+/* {"documents":[records...],"uploadsBySource":{"doc_1":1}}, a copy; NULL
+ * when out of memory. */
+json_t *sb_state_tx_list(sb_state *st);
+
+/* Queues a fault for the next count requests of route: sleep delay_ms,
+ * then answer status with a copy of body (status 0: answer normally).
+ * Returns the number of requests of that route now pending a fault, or -1
+ * when out of memory. */
+long sb_state_fault_push(sb_state *st, sb_fault_route route, long count,
+                         int status, const char *body, long delay_ms);
+
+/* Takes the next fault of route into out (the caller frees it with
+ * sb_fault_clear). Returns 1 when one was taken, 0 when none is pending. */
+int sb_state_fault_take(sb_state *st, sb_fault_route route, sb_fault *out);
+
+/* Forgets CRM documents, stored documents (deleting their files), upload
+ * counts and pending faults. Configuration and id counters stay. */
+void sb_state_reset(sb_state *st);
+
+/* Sleeps ms milliseconds, or less when sb_state_stop is called meanwhile.
+ * Returns 0 after the full time, -1 when cut short by a stop. */
+int sb_state_sleep_ms(sb_state *st, long ms);
+
+/* Wakes every sb_state_sleep_ms and makes later ones return at once, so
+ * that hung requests let the daemon stop. */
+void sb_state_stop(sb_state *st);
+
+#endif

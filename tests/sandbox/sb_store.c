@@ -1,0 +1,148 @@
+/* sb_store.c - files in the data directory; see sb_store.h. */
+#include "sb_store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Base64 characters decoded per slice; a multiple of 4 so that every slice
+ * but the last is whole groups without padding. */
+#define B64_SLICE (64 * 1024)
+
+int sb_store_temp(const char *dir, const char *prefix, char path[PATH_MAX],
+                  ds_err *err)
+{
+    int fd;
+
+    if (snprintf(path, PATH_MAX, "%s/.%s-XXXXXX", dir, prefix) >= PATH_MAX)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "path_too_long",
+                          "data dir path too long");
+    fd = mkstemp(path);
+    if (fd < 0)
+        return ds_err_set(err, DS_CLASS_TRANSIENT, "store_failed",
+                          "mkstemp in %s: %s", dir, strerror(errno));
+    return fd;
+}
+
+int sb_store_write(int fd, const void *buf, size_t n, ds_err *err)
+{
+    const char *p = buf;
+
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return ds_err_set(err, DS_CLASS_TRANSIENT, "store_failed",
+                              "write: %s", strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Checks the shape of the text before anything is written: characters,
+ * length and where padding may stand. ds_b64_decode checks the groups
+ * again, but it sees one slice at a time and cannot tell a '=' in the
+ * middle of the text from one at its end. */
+static int check_b64(const char *s, size_t n, ds_err *err)
+{
+    size_t pad = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
+            c == '\v')
+            return ds_err_set(err, DS_CLASS_PERMANENT,
+                              "whitespace_in_content",
+                              "whitespace at offset %zu of content", i);
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad > 0)
+            return ds_err_set(err, DS_CLASS_PERMANENT, "bad_base64",
+                              "'=' before the end of content");
+    }
+    if (n % 4 != 0 || pad > 2)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_base64",
+                          "content is not padded base64 (length %zu)", n);
+    return 0;
+}
+
+/* Decodes b64 slice by slice into fd, feeding the digest. */
+static int decode_into(int fd, ds_digest *dg, const char *b64, size_t n,
+                       ds_err *err)
+{
+    unsigned char *out = malloc(B64_SLICE / 4 * 3);
+    int rc = -1;
+
+    if (out == NULL) {
+        ds_err_set(err, DS_CLASS_TRANSIENT, "oom", "out of memory");
+        goto out;
+    }
+    for (size_t off = 0; off < n; off += B64_SLICE) {
+        size_t len = n - off < B64_SLICE ? n - off : B64_SLICE;
+        long got = ds_b64_decode(b64 + off, len, out);
+
+        if (got < 0) {
+            ds_err_set(err, DS_CLASS_PERMANENT, "bad_base64",
+                       "bad base64 group near offset %zu", off);
+            goto out;
+        }
+        if (ds_digest_update(dg, out, (size_t)got) != 0) {
+            ds_err_set(err, DS_CLASS_TRANSIENT, "digest_failed",
+                       "digest update failed");
+            goto out;
+        }
+        if (sb_store_write(fd, out, (size_t)got, err) != 0)
+            goto out;
+    }
+    rc = 0;
+
+out:
+    free(out);
+    return rc;
+}
+
+int sb_store_b64(const char *dir, const char *b64, size_t n,
+                 char path[PATH_MAX], char md5_hex[DS_MD5_HEX_LEN + 1],
+                 uint64_t *size, ds_err *err)
+{
+    char sha_hex[DS_SHA256_HEX_LEN + 1];
+    ds_digest *dg = NULL;
+    int fd = -1;
+    int rc = -1;
+
+    if (check_b64(b64, n, err) != 0)
+        return -1;
+    dg = ds_digest_new();
+    if (dg == NULL) {
+        ds_err_set(err, DS_CLASS_TRANSIENT, "oom", "out of memory");
+        goto out;
+    }
+    fd = sb_store_temp(dir, "content", path, err);
+    if (fd < 0)
+        goto out;
+    if (decode_into(fd, dg, b64, n, err) != 0)
+        goto out;
+    if (ds_digest_final(dg, sha_hex, md5_hex, size) != 0) {
+        ds_err_set(err, DS_CLASS_TRANSIENT, "digest_failed",
+                   "digest final failed");
+        goto out;
+    }
+    rc = 0;
+
+out:
+    if (fd >= 0 && close(fd) != 0 && rc == 0)
+        rc = ds_err_set(err, DS_CLASS_TRANSIENT, "store_failed",
+                        "close: %s", strerror(errno));
+    if (rc != 0 && fd >= 0)
+        unlink(path);
+    ds_digest_free(dg);
+    return rc;
+}

@@ -1,0 +1,177 @@
+/* sb_tx.c - the transaction system's routes; see sb_tx.h. */
+#include "sb_tx.h"
+
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sb_log.h"
+#include "sb_store.h"
+
+/* Copied from the upload into the record. notes may be absent or null. */
+static const char *const required_fields[] = {
+    "fileName", "mimeType", "documentDate", "sourceDocumentId"
+};
+
+/* The fields a client may see; "storedPath" stays for the admin API. */
+static const char *const public_fields[] = {
+    "id", "transactionId", "fileName", "mimeType", "size", "md5Checksum",
+    "notes", "documentDate", "sourceDocumentId", "createdAt"
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static void reply_field_error(sb_reply *out, const char *reason,
+                              const char *field)
+{
+    sb_reply_json(out, 400, json_pack("{s:s,s:s,s:s}", "error",
+                                      "bad_request", "reason", reason,
+                                      "field", field));
+}
+
+/* Checks that body has field as a string, non-empty unless may_be_empty.
+ * Answers 400 missing_field or bad_field otherwise. */
+static int check_string(json_t *body, const char *field, int may_be_empty,
+                        sb_reply *out)
+{
+    json_t *v = json_object_get(body, field);
+
+    if (v == NULL || json_is_null(v)) {
+        reply_field_error(out, "missing_field", field);
+        return -1;
+    }
+    if (!json_is_string(v) || (!may_be_empty && json_string_length(v) == 0)) {
+        reply_field_error(out, "bad_field", field);
+        return -1;
+    }
+    return 0;
+}
+
+/* Builds the record of an upload from its body, without content. Answers
+ * 400 and returns NULL when a field is missing or wrong. */
+static json_t *record_from_body(json_t *body, const char *transaction_id,
+                                sb_reply *out)
+{
+    json_t *notes = json_object_get(body, "notes");
+    json_t *rec;
+    char now[21];
+
+    for (size_t i = 0; i < COUNT(required_fields); i++)
+        if (check_string(body, required_fields[i], 0, out) != 0)
+            return NULL;
+    /* An empty content is an empty file, not an error. */
+    if (check_string(body, "content", 1, out) != 0)
+        return NULL;
+    if (notes != NULL && !json_is_string(notes) && !json_is_null(notes)) {
+        reply_field_error(out, "bad_field", "notes");
+        return NULL;
+    }
+
+    sb_log_now_iso(now);
+    rec = json_pack("{s:s,s:O?,s:s}", "transactionId", transaction_id,
+                    "notes", notes, "createdAt", now);
+    for (size_t i = 0; rec != NULL && i < COUNT(required_fields); i++)
+        json_object_set(rec, required_fields[i],
+                        json_object_get(body, required_fields[i]));
+    if (rec == NULL)
+        sb_reply_error(out, 500, "internal", "oom");
+    return rec;
+}
+
+/* Decodes the content into the store and completes rec with size and md5.
+ * Answers 400/500 and returns -1 on failure. */
+static int store_content(const sb_ctx *ctx, json_t *body, json_t *rec,
+                         char path[PATH_MAX], sb_reply *out)
+{
+    json_t *content = json_object_get(body, "content");
+    char md5[DS_MD5_HEX_LEN + 1];
+    uint64_t size;
+    ds_err err;
+
+    ds_err_clear(&err);
+    if (sb_store_b64(sb_state_data_dir(ctx->state),
+                     json_string_value(content), json_string_length(content),
+                     path, md5, &size, &err) != 0) {
+        /* Only the content's own faults are the client's. */
+        if (strcmp(err.reason, "bad_base64") == 0 ||
+            strcmp(err.reason, "whitespace_in_content") == 0)
+            sb_reply_error(out, 400, "bad_request", err.reason);
+        else
+            sb_reply_error(out, 500, "internal", err.reason);
+        return -1;
+    }
+    json_object_set_new(rec, "size", json_integer((json_int_t)size));
+    json_object_set_new(rec, "md5Checksum", json_string(md5));
+    return 0;
+}
+
+static void log_stored(const char *id, json_t *rec)
+{
+    sb_log_msg("info", "document stored",
+               json_pack("{s:s,s:O,s:O,s:O,s:O}", "documentId", id,
+                         "transactionId",
+                         json_object_get(rec, "transactionId"),
+                         "sourceDocumentId",
+                         json_object_get(rec, "sourceDocumentId"), "size",
+                         json_object_get(rec, "size"), "md5",
+                         json_object_get(rec, "md5Checksum")));
+}
+
+void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
+{
+    char path[PATH_MAX] = "";
+    char id[SB_ID_MAX + 1];
+    json_t *body = NULL, *rec = NULL;
+    json_error_t jerr;
+    ds_err err;
+
+    if (!sb_state_transaction_exists(ctx->state, call->param)) {
+        sb_reply_error(out, 404, "not_found", "unknown_transaction");
+        goto out;
+    }
+    if (call->body_file != NULL)
+        body = json_load_file(call->body_file, 0, &jerr);
+    if (!json_is_object(body)) {
+        sb_reply_error(out, 400, "bad_request", "bad_json");
+        goto out;
+    }
+    rec = record_from_body(body, call->param, out);
+    if (rec == NULL || store_content(ctx, body, rec, path, out) != 0)
+        goto out;
+
+    json_incref(rec);
+    ds_err_clear(&err);
+    if (sb_state_tx_add(ctx->state, rec, path, id, &err) != 0) {
+        sb_reply_error(out, 500, "internal", err.reason);
+        goto out;
+    }
+    path[0] = '\0'; /* moved into the store */
+    log_stored(id, rec);
+    sb_reply_json(out, 201, json_pack("{s:s,s:s}", "id", id,
+                                      "transactionId", call->param));
+
+out:
+    if (path[0] != '\0')
+        unlink(path);
+    json_decref(rec);
+    json_decref(body);
+}
+
+void sb_tx_get(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
+{
+    json_t *rec = sb_state_tx_get(ctx->state, call->param);
+    json_t *pub = json_object();
+
+    if (rec == NULL || pub == NULL) {
+        json_decref(pub);
+        sb_reply_error(out, 404, "not_found", NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < COUNT(public_fields); i++)
+        json_object_set(pub, public_fields[i],
+                        json_object_get(rec, public_fields[i]));
+    sb_reply_json(out, 200, pub);
+
+out:
+    json_decref(rec);
+}

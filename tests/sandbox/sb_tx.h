@@ -1,0 +1,24 @@
+/*
+ * sb_tx.h - the transaction system's routes. The key check and faults are
+ * done by sb_http.c before these run.
+ */
+#ifndef SB_TX_H
+#define SB_TX_H
+
+#include "sb_call.h"
+
+/* POST /v1/transactions/{transactionId}/documents with the JSON body in
+ * call->body_file. Decodes "content" into <data-dir>/tdoc_N and answers 201
+ * {"id":"tdoc_N","transactionId":...}; 404 for a transaction not in the
+ * transactions file; 400 {"error":"bad_request","reason":...} for a body
+ * that is not JSON (bad_json), lacks a field (missing_field), has one of
+ * the wrong type (bad_field), or whose content is not base64 (bad_base64,
+ * whitespace_in_content). */
+void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
+
+/* GET /v1/documents/{id}: 200 with id, transactionId, fileName, mimeType,
+ * size, md5Checksum, notes, documentDate, sourceDocumentId and createdAt of
+ * a stored document, or 404 {"error":"not_found"}. */
+void sb_tx_get(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
+
+#endif

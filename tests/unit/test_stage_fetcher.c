@@ -1,0 +1,254 @@
+/*
+ * test_stage_fetcher.c - the fetcher's handle(), called directly against a
+ * private Redis and sandbox CRM: a document is copied byte for byte into
+ * the blob store, a deleted one is not retried (C05), an error page is
+ * never stored as the document (C20a), a CRM that never answers costs at
+ * most the configured bound (C20b), and an id that is not plain never
+ * reaches a URL. Input events are data cases in tests/unit/data/stage/.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fixture.h"
+
+/* The stage's own file, so that its static handler is in reach. */
+#define main fetcher_main_unused
+#include "../../fetcher/fetcher.c"
+#undef main
+
+#define DATA "tests/unit/data/stage/"
+#define SAMPLE "samples/minimal-document.pdf"
+
+typedef struct suite {
+    fx f;
+    fetcher fetch;
+    int configured;
+} suite;
+
+/* Configures the fetcher from the environment as its main would. */
+static int configure_fetcher(suite *s)
+{
+    ds_err err;
+
+    ds_err_clear(&err);
+    if (configure(&s->fetch, &err) < 0) {
+        print_message("configure: %s: %s\n", err.reason, err.msg);
+        return -1;
+    }
+    s->configured = 1;
+    return 0;
+}
+
+/* A private Redis and sandbox, and the fetcher pointed at them. */
+static int setup(void **state)
+{
+    suite *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return -1;
+    *state = s;
+    if (fx_start(&s->f, FX_REDIS | FX_SANDBOX) < 0)
+        return -1;
+    if (!s->f.ready)
+        return 0;
+    fx_stage_env(&s->f);
+    return configure_fetcher(s);
+}
+
+static int teardown(void **state)
+{
+    suite *s = *state;
+
+    if (s->configured)
+        cleanup(&s->fetch);
+    fx_stop(&s->f);
+    free(s);
+    return 0;
+}
+
+/* Runs handle() on the event in the data case file name. */
+static int fetch(suite *s, const char *name, json_t **out, ds_err *err)
+{
+    char path[256];
+    json_t *value;
+    ds_msg msg;
+    int rc;
+
+    snprintf(path, sizeof(path), DATA "%s", name);
+    value = fx_load_json(path);
+    msg = fx_msg(value);
+    *out = NULL;
+    ds_err_clear(err);
+    rc = handle(&s->fetch, &msg, out, err);
+    json_decref(value);
+    return rc;
+}
+
+/* Asserts that the blob store holds no blob, and nothing half-written in
+ * its tmp directory either. */
+static void assert_blob_store_empty(const fx *f)
+{
+    char tmp[256];
+
+    snprintf(tmp, sizeof(tmp), "%s/tmp", f->blob_dir);
+    assert_int_equal(fx_count_files(tmp), 0);
+    assert_int_equal(fx_count_files(f->blob_dir), 0);
+}
+
+static void a_crm_document_is_copied_byte_for_byte_into_a_blob(void **state)
+{
+    suite *s = *state;
+    char sha256[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
+    char blob_sha256[DS_SHA256_HEX_LEN + 1], blob_md5[DS_MD5_HEX_LEN + 1];
+    char blob_path[512];
+    uint64_t size, blob_size;
+    json_t *out;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    fx_file_digest(SAMPLE, sha256, md5, &size);
+    assert_int_equal(size, fx_file_size(SAMPLE));
+    fx_crm_add(&s->f, "doc_1", "acc_1", SAMPLE, "Offer");
+
+    rc = fetch(s, "events_doc_1.json", &out, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    assert_non_null(out);
+    FX_ASSERT_JSON_STR(out, "blob", sha256);
+    FX_ASSERT_JSON_STR(out, "sha256", sha256);
+    FX_ASSERT_JSON_STR(out, "md5", md5);
+    assert_int_equal(json_integer_value(json_object_get(out, "size")), size);
+    FX_ASSERT_JSON_STR(out, "mimeType", "application/pdf");
+    FX_ASSERT_JSON_STR(out, "description", "Offer");
+    FX_ASSERT_JSON_STR(out, "documentId", "doc_1");
+
+    /* The blob under its content name holds exactly the file's bytes. */
+    assert_int_equal(ds_blob_path(s->f.blob_dir, sha256, blob_path,
+                                  sizeof(blob_path)), 0);
+    fx_file_digest(blob_path, blob_sha256, blob_md5, &blob_size);
+    assert_string_equal(blob_sha256, sha256);
+    assert_int_equal(blob_size, size);
+    assert_int_equal(fx_redis_int(&s->f, "SISMEMBER docsync:blobref:%s %s",
+                                  sha256, "doc_1"), 1);
+    FX_ASSERT_STATE(&s->f, "doc_1", "fetched");
+    json_decref(out);
+}
+
+/* C05: the content is gone; a retry cannot bring it back. */
+static void a_deleted_document_fails_permanently_as_source_not_found(
+    void **state)
+{
+    suite *s = *state;
+    json_t *out;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    fx_crm_add(&s->f, "doc_1", "acc_1", SAMPLE, "Offer");
+    json_decref(fx_admin(&s->f, "DELETE", "/admin/crm/documents/doc_1",
+                         NULL, 204));
+
+    rc = fetch(s, "events_doc_1.json", &out, &err);
+
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_PERMANENT, "source_not_found");
+    assert_int_equal(err.http_status, 404);
+    assert_null(out);
+    assert_blob_store_empty(&s->f);
+    FX_ASSERT_STATE(&s->f, "doc_1", NULL);
+}
+
+/* C20a: a 500 with a 22-byte error body. */
+static void a_500_from_the_content_is_transient_and_stores_nothing(
+    void **state)
+{
+    suite *s = *state;
+    json_t *out;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    fx_crm_add(&s->f, "doc_1", "acc_1", SAMPLE, "Offer");
+    fx_fault(&s->f, "{\"route\":\"crm_content\",\"status\":500,"
+                    "\"body\":\"{\\\"error\\\":\\\"db_timeout\\\"}\"}");
+
+    rc = fetch(s, "events_doc_1.json", &out, &err);
+
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_TRANSIENT, "http_500");
+    assert_int_equal(err.http_status, 500);
+    assert_null(out);
+    assert_blob_store_empty(&s->f);
+    FX_ASSERT_STATE(&s->f, "doc_1", NULL);
+}
+
+/* C20b: the CRM accepts the request and then says nothing for 5 s. */
+static void a_content_that_never_comes_times_out_within_the_bound(
+    void **state)
+{
+    suite *s = *state;
+    long long start, took;
+    json_t *out;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    cleanup(&s->fetch);
+    s->configured = 0;
+    setenv("HTTP_TIMEOUT_MS", "500", 1);
+    assert_int_equal(configure_fetcher(s), 0);
+    fx_crm_add(&s->f, "doc_1", "acc_1", SAMPLE, "Offer");
+    fx_fault(&s->f, "{\"route\":\"crm_content\",\"delayMs\":5000}");
+
+    start = fx_now_ms();
+    rc = fetch(s, "events_doc_1.json", &out, &err);
+    took = fx_now_ms() - start;
+
+    print_message("the hung call ended after %lld ms\n", took);
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_TRANSIENT, "http_timeout");
+    assert_in_range(took, 400, 2000);
+    assert_null(out);
+    assert_blob_store_empty(&s->f);
+}
+
+static void a_document_id_that_is_a_path_fails_as_bad_message(void **state)
+{
+    suite *s = *state;
+    json_t *out;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    rc = fetch(s, "events_path_in_id.json", &out, &err);
+
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_PERMANENT, "bad_message");
+    assert_int_equal(err.http_status, 0);
+    assert_null(out);
+    assert_blob_store_empty(&s->f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            a_crm_document_is_copied_byte_for_byte_into_a_blob, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_deleted_document_fails_permanently_as_source_not_found, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_500_from_the_content_is_transient_and_stores_nothing, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_content_that_never_comes_times_out_within_the_bound, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_document_id_that_is_a_path_fails_as_bad_message, setup,
+            teardown),
+    };
+
+    fx_global_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

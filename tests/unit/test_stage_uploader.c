@@ -1,0 +1,211 @@
+/*
+ * test_stage_uploader.c - the uploader's handle(), called directly against
+ * a private Redis and sandbox transaction system: a mapped document is
+ * attached to its transaction once, with its exact bytes; a redelivered
+ * message does not attach it again; a transaction the destination does not
+ * know is a permanent failure. Each message is built from a data case in
+ * tests/unit/data/stage/ and a sample file put in the blob store with
+ * ds_blob_writer, as the fetcher leaves it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fixture.h"
+
+/* The stage's own file, so that its static handler is in reach. */
+#define main uploader_main_unused
+#include "../../uploader/uploader.c"
+#undef main
+
+#define DATA "tests/unit/data/stage/"
+#define SAMPLE "samples/minimal-document.pdf"
+
+typedef struct suite {
+    fx f;
+    uploader up;
+    int configured;
+} suite;
+
+/* A private Redis and sandbox, and the uploader pointed at them. */
+static int setup(void **state)
+{
+    suite *s = calloc(1, sizeof(*s));
+    ds_err err;
+
+    if (s == NULL)
+        return -1;
+    *state = s;
+    if (fx_start(&s->f, FX_REDIS | FX_SANDBOX) < 0)
+        return -1;
+    if (!s->f.ready)
+        return 0;
+    fx_stage_env(&s->f);
+    ds_err_clear(&err);
+    if (configure(&s->up, &err) < 0) {
+        print_message("configure: %s: %s\n", err.reason, err.msg);
+        return -1;
+    }
+    s->configured = 1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    suite *s = *state;
+
+    if (s->configured)
+        cleanup(&s->up);
+    fx_stop(&s->f);
+    free(s);
+    return 0;
+}
+
+/* Runs handle() on value. */
+static int upload(suite *s, json_t *value, json_t **out, ds_err *err)
+{
+    ds_msg msg = fx_msg(value);
+
+    *out = NULL;
+    ds_err_clear(err);
+    return handle(&s->up, &msg, out, err);
+}
+
+/* How many times the destination stored a copy of doc_id, from the
+ * sandbox's uploadsBySource (0 when it never did). */
+static long long uploads_of(const fx *f, const char *doc_id)
+{
+    json_t *list = fx_admin(f, "GET", "/admin/tx/documents", NULL, 200);
+    long long n = json_integer_value(
+        json_object_get(json_object_get(list, "uploadsBySource"), doc_id));
+
+    json_decref(list);
+    return n;
+}
+
+/* The destination's record of document dest_id, as its API shows it. */
+static json_t *destination_copy(const fx *f, const char *dest_id)
+{
+    char path[128];
+    long status;
+    json_t *copy;
+
+    snprintf(path, sizeof(path), "/v1/documents/%s", dest_id);
+    copy = fx_call(f, "GET", path, "X-API-Key: " FX_DEST_KEY, NULL, &status);
+    assert_int_equal(status, 200);
+    assert_non_null(copy);
+    return copy;
+}
+
+static void a_mapped_document_is_uploaded_once_with_its_bytes(void **state)
+{
+    suite *s = *state;
+    char sha256[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
+    const char *dest_id;
+    char *recorded;
+    json_t *msg, *out, *copy;
+    uint64_t size;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    fx_file_digest(SAMPLE, sha256, md5, &size);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+
+    rc = upload(s, msg, &out, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    assert_non_null(out);
+    dest_id = json_string_value(json_object_get(out,
+                                                "destinationDocumentId"));
+    assert_non_null(dest_id);
+    assert_int_equal(uploads_of(&s->f, "doc_1"), 1);
+    copy = destination_copy(&s->f, dest_id);
+    FX_ASSERT_JSON_STR(copy, "md5Checksum", md5);
+    assert_int_equal(json_integer_value(json_object_get(copy, "size")), size);
+    FX_ASSERT_JSON_STR(copy, "transactionId", "txn_1");
+    FX_ASSERT_JSON_STR(copy, "sourceDocumentId", "doc_1");
+    FX_ASSERT_JSON_STR(copy, "fileName", "minimal-document.pdf");
+    FX_ASSERT_JSON_STR(copy, "notes", "Offer for 12 Harbour Street");
+    FX_ASSERT_JSON_STR(copy, "documentDate", "2026-12-03");
+
+    recorded = fx_doc_field(&s->f, "doc_1", "destinationDocumentId");
+    assert_string_equal(recorded ? recorded : "(none)", dest_id);
+    FX_ASSERT_STATE(&s->f, "doc_1", "uploaded");
+    free(recorded);
+    json_decref(copy);
+    json_decref(out);
+    json_decref(msg);
+}
+
+/* A redelivery (the loop died after the upload, before its commit). */
+static void the_same_message_again_is_not_uploaded_again(void **state)
+{
+    suite *s = *state;
+    json_t *msg, *first, *second;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    rc = upload(s, msg, &first, &err);
+    FX_ASSERT_OK(rc, &err);
+
+    rc = upload(s, msg, &second, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    assert_non_null(second);
+    assert_int_equal(uploads_of(&s->f, "doc_1"), 1);
+    FX_ASSERT_JSON_STR(second, "destinationDocumentId",
+                       json_string_value(json_object_get(
+                           first, "destinationDocumentId")));
+    json_decref(first);
+    json_decref(second);
+    json_decref(msg);
+}
+
+static void an_unknown_transaction_fails_permanently_as_http_404(
+    void **state)
+{
+    suite *s = *state;
+    char *recorded;
+    json_t *msg, *out;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_unknown_transaction.json",
+                            SAMPLE);
+
+    rc = upload(s, msg, &out, &err);
+
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_PERMANENT, "upload_http_404");
+    assert_int_equal(err.http_status, 404);
+    assert_null(out);
+    assert_int_equal(uploads_of(&s->f, "doc_2"), 0);
+    recorded = fx_doc_field(&s->f, "doc_2", "destinationDocumentId");
+    assert_null(recorded);
+    /* The lease is given back: a replay from the DLQ is not blocked. */
+    assert_int_equal(fx_redis_int(&s->f, "EXISTS docsync:lease:upload:%s",
+                                  "doc_2"), 0);
+    json_decref(msg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            a_mapped_document_is_uploaded_once_with_its_bytes, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            the_same_message_again_is_not_uploaded_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            an_unknown_transaction_fails_permanently_as_http_404, setup,
+            teardown),
+    };
+
+    fx_global_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
