@@ -4,8 +4,9 @@
  * Consumes docsync.mapped. Claims the document's upload with a lease,
  * POSTs JSON with the base64 content streamed from the blob store, records
  * the destination's document id in Redis, and publishes docsync.uploaded.
- * A document whose destination id is already recorded is not uploaded
- * again: the recorded id is published instead. The request carries an
+ * A document whose bytes were already uploaded (a redelivery) is not
+ * uploaded again: the recorded id is published instead. The same document
+ * with new bytes is a new version and is uploaded. The request carries an
  * Idempotency-Key derived from the document and its bytes.
  */
 #include <jansson.h>
@@ -119,6 +120,11 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
     req.body_size = ds_body_length(body);
     if (ds_http_do(u->dest.http, &req, &resp, err) == 0)
         id = created_id(&resp, err);
+    else if (err->http_status == 409)
+        /* The same Idempotency-Key is still being served: an earlier try
+         * (perhaps of a process that died) is running. Ask again later. */
+        ds_err_reset(err, DS_CLASS_TRANSIENT, "upload_in_progress",
+                     "the destination is still serving this key (409)");
     else if (err->http_status > 0) {
         char reason[32];
 
@@ -146,7 +152,7 @@ static json_t *uploaded_message(const json_t *in, const char *dest_id)
 
 /* Uploads under the document's lease and records the new id. */
 static char *upload_once(uploader *u, const json_t *in, const char *doc_id,
-                         const char *txn, ds_err *err)
+                         const char *txn, const char *version, ds_err *err)
 {
     const char *owner = ds_runtime_owner();
     char lease[200];
@@ -163,7 +169,8 @@ static char *upload_once(uploader *u, const json_t *in, const char *doc_id,
                           "another uploader holds the lease"), NULL;
     id = post_document(u, in, txn, doc_id, err);
     if (id != NULL &&
-        (ds_state_set(u->redis, doc_id, "destinationDocumentId", id,
+        (ds_state_set(u->redis, doc_id, version, id, err) < 0 ||
+         ds_state_set(u->redis, doc_id, "destinationDocumentId", id,
                       err) < 0 ||
          ds_state_mark(u->redis, doc_id, "uploader", "uploaded", id,
                        err) < 0)) {
@@ -181,17 +188,20 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
         json_object_get(in->value, "documentId"));
     const char *txn = json_string_value(
         json_object_get(in->value, "transactionId"));
+    const char *sha = json_string_value(json_object_get(in->value, "blob"));
+    char version[96];
     char *dest_id = NULL;
 
-    if (doc_id == NULL || txn == NULL)
+    if (doc_id == NULL || txn == NULL || sha == NULL)
         return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
-                          "documentId or transactionId missing");
-    if (ds_state_get(u->redis, doc_id, "destinationDocumentId", &dest_id,
-                     err) < 0)
+                          "documentId, transactionId or blob missing");
+    /* The record is per version (document and bytes), so a later update of
+     * the same document is uploaded, and a redelivery is not. */
+    snprintf(version, sizeof(version), "upload:%.64s", sha);
+    if (ds_state_get(u->redis, doc_id, version, &dest_id, err) < 0)
         return -1;
-    /* Already uploaded (a redelivery): publish the recorded id again. */
     if (dest_id == NULL)
-        dest_id = upload_once(u, in->value, doc_id, txn, err);
+        dest_id = upload_once(u, in->value, doc_id, txn, version, err);
     if (dest_id == NULL)
         return -1;
     *out = uploaded_message(in->value, dest_id);

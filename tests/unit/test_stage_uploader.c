@@ -166,6 +166,39 @@ static void the_same_message_again_is_not_uploaded_again(void **state)
     json_decref(msg);
 }
 
+/* A real update: the CRM has new bytes for the same document. Keying the
+ * upload record by documentId alone would drop it as a redelivery. */
+static void new_bytes_for_the_same_document_are_uploaded_as_a_version(
+    void **state)
+{
+    suite *s = *state;
+    json_t *msg, *update, *first, *second;
+    const char *id1, *id2;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    update = fx_mapped_message(&s->f, DATA "mapped_txn_1.json",
+                               "samples/habibi.pdf");
+    rc = upload(s, msg, &first, &err);
+    FX_ASSERT_OK(rc, &err);
+
+    rc = upload(s, update, &second, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    assert_int_equal(uploads_of(&s->f, "doc_1"), 2);
+    id1 = json_string_value(json_object_get(first, "destinationDocumentId"));
+    id2 = json_string_value(json_object_get(second, "destinationDocumentId"));
+    assert_non_null(id1);
+    assert_non_null(id2);
+    assert_string_not_equal(id1, id2);
+    json_decref(first);
+    json_decref(second);
+    json_decref(update);
+    json_decref(msg);
+}
+
 static void an_unknown_transaction_fails_permanently_as_http_404(
     void **state)
 {
@@ -196,6 +229,9 @@ static void an_unknown_transaction_fails_permanently_as_http_404(
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            new_bytes_for_the_same_document_are_uploaded_as_a_version,
+            setup, teardown),
         cmocka_unit_test_setup_teardown(
             a_mapped_document_is_uploaded_once_with_its_bytes, setup,
             teardown),
