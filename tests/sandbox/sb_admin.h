@@ -23,15 +23,18 @@ void sb_admin_crm_add(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 void sb_admin_crm_delete(const sb_ctx *ctx, const sb_call *call,
                          sb_reply *out);
 
-/* GET /admin/tx/documents: 200 {"documents":[...],"uploadsBySource":{}};
- * records include "storedPath", the file holding the decoded bytes. */
+/* GET /admin/tx/documents: 200 {"documents":[...],"uploadsBySource":{},
+ * "idempotentReplays":0,"replaysBySource":{}}; records include
+ * "storedPath", the file holding the decoded bytes. Replays are counted
+ * apart: uploadsBySource counts stored documents only. */
 void sb_admin_tx_list(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
 /* POST /admin/faults: queues a fault for the next "count" requests of
  * "route". 200 {"route","pending"}, 400 for a bad body. */
 void sb_admin_faults(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
-/* POST /admin/reset: forgets documents, uploads and faults; 200. */
+/* POST /admin/reset: forgets documents, uploads, replays, Idempotency-Keys
+ * and faults; 200. */
 void sb_admin_reset(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
 #endif

@@ -3,8 +3,8 @@
  *
  * Handlers know nothing of libmicrohttpd: sb_http.c turns the request into
  * an sb_call, runs the handler and turns the sb_reply into a response. The
- * routing, key checks, faults and body limits happen before the handler
- * runs.
+ * routing, key checks, faults, body limits and the claim of an
+ * Idempotency-Key happen before the handler runs.
  */
 #ifndef SB_CALL_H
 #define SB_CALL_H
@@ -29,6 +29,11 @@ typedef struct sb_call {
     const char *body;      /* NUL-terminated body held in memory, or NULL */
     size_t body_len;
     const char *body_file; /* path of a body spilled to disk, or NULL */
+    const char *idem_key;  /* Idempotency-Key of a route that honours it,
+                            * or NULL without one */
+    unsigned long idem_claim; /* the request's claim on idem_key (see
+                               * sb_state_idem_claim); 0 when the key had
+                               * already completed: a replay or a misuse */
 } sb_call;
 
 /* One response: a body in memory or an open file to stream. */
@@ -39,6 +44,7 @@ typedef struct sb_reply {
     char content_type[128];
     int fd;                /* owned; -1 when the body is in memory */
     uint64_t fd_size;
+    int replayed;          /* adds "Idempotent-Replayed: true" */
 } sb_reply;
 
 typedef void (*sb_handler)(const sb_ctx *ctx, const sb_call *call,

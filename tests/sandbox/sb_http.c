@@ -25,6 +25,10 @@
 #define FILE_BODY_MAX (1024ull * 1024 * 1024)
 #define CONNECTION_TIMEOUT_S 120u
 #define KEY_HEADER "X-API-Key"
+#define IDEM_HEADER "Idempotency-Key"
+#define IDEM_REPLAYED_HEADER "Idempotent-Replayed"
+/* Clients use UUIDs or short digests; the bound only protects the buffer. */
+#define IDEM_KEY_MAX 255
 
 struct sb_http {
     struct MHD_Daemon *daemon;
@@ -51,6 +55,8 @@ typedef struct sb_conn {
     char tmp[PATH_MAX];
     uint64_t received;
     int status;              /* the status queued, 0 while none */
+    char idem_key[IDEM_KEY_MAX + 1]; /* "" without an Idempotency-Key */
+    unsigned long idem_claim; /* held "in progress" while not 0 */
 } sb_conn;
 
 static long ms_since(const struct timespec *start)
@@ -122,6 +128,70 @@ static int key_ok(const sb_ctx *ctx, struct MHD_Connection *conn,
            ds_ct_equal(got, want, strlen(want));
 }
 
+/* Copies the Idempotency-Key header value into key. The draft makes it a
+ * structured-field string ("abc"); the bare form (abc) names the same key.
+ * Returns -1 when it is empty, too long, or holds anything but printable
+ * ASCII without quotes and backslashes. */
+static int parse_idem_key(const char *value, char key[IDEM_KEY_MAX + 1])
+{
+    size_t n = strlen(value);
+
+    if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
+        value++;
+        n -= 2;
+    }
+    if (n == 0 || n > IDEM_KEY_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (value[i] < 0x20 || value[i] > 0x7e || value[i] == '"' ||
+            value[i] == '\\')
+            return -1;
+    memcpy(key, value, n);
+    key[n] = '\0';
+    return 0;
+}
+
+/* Claims the request's Idempotency-Key from its headers alone, before the
+ * body and any injected delay: a second request with the key must find it
+ * in progress at once. Sets an early answer and returns -1 when the
+ * request cannot go on. */
+static int claim_idem_key(const sb_ctx *ctx, struct MHD_Connection *conn,
+                          sb_conn *c)
+{
+    const char *value = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    IDEM_HEADER);
+
+    if (value == NULL)
+        return 0;
+    if (parse_idem_key(value, c->idem_key) != 0) {
+        set_early(c, 400, "bad_request", "bad_idempotency_key");
+        return -1;
+    }
+    switch (sb_state_idem_claim(ctx->state, c->idem_key, &c->idem_claim)) {
+    case SB_IDEM_CLAIMED:
+    case SB_IDEM_DONE: /* the handler replays it or refuses a misuse */
+        return 0;
+    case SB_IDEM_BUSY:
+        set_early(c, 409, "conflict", "idempotency_key_in_progress");
+        return -1;
+    case SB_IDEM_FAILED:
+        break;
+    }
+    set_early(c, 500, "internal", "oom");
+    return -1;
+}
+
+/* Forgets the key this request holds in progress, if any: it ends without
+ * a 201 (which the handler has made a completed key), so a retry must run
+ * normally. */
+static void release_idem_key(const sb_ctx *ctx, sb_conn *c)
+{
+    if (c->idem_claim == 0)
+        return;
+    sb_state_idem_release(ctx->state, c->idem_key, c->idem_claim);
+    c->idem_claim = 0;
+}
+
 /* Prepares where the body goes. */
 static void open_sink(const sb_ctx *ctx, sb_conn *c)
 {
@@ -173,6 +243,8 @@ static void classify(const sb_ctx *ctx, struct MHD_Connection *conn,
         set_early(c, 401, "unauthorized", NULL);
         return;
     }
+    if (c->route->idempotent && claim_idem_key(ctx, conn, c) != 0)
+        return;
     open_sink(ctx, c);
 }
 
@@ -244,6 +316,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
                                 r->content_type);
     if (r->status == 405 && c->allow[0] != '\0')
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, c->allow);
+    if (r->replayed)
+        MHD_add_response_header(resp, IDEM_REPLAYED_HEADER, "true");
     ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES)
@@ -252,7 +326,9 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
 }
 
 /* Runs once the whole body is in: the fault's delay and status, the early
- * answer, or the handler. */
+ * answer, or the handler. A client that went away meanwhile is not noticed
+ * here: like a real server that has the body, the handler still runs and
+ * stores the upload; only the answer is lost. */
 static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
                               sb_conn *c)
 {
@@ -268,8 +344,10 @@ static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
         sb_reply_text(&c->early, c->fault.status, "application/json",
                       c->fault.body != NULL ? c->fault.body : "{}");
     }
-    if (c->early.status != 0)
+    if (c->early.status != 0) {
+        release_idem_key(ctx, c);
         return queue_reply(conn, c, &c->early);
+    }
 
     if (c->fd >= 0) {
         close(c->fd);
@@ -279,8 +357,13 @@ static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
     call.body = c->buf;
     call.body_len = c->len;
     call.body_file = c->tmp[0] != '\0' ? c->tmp : NULL;
+    call.idem_key = c->idem_key[0] != '\0' ? c->idem_key : NULL;
+    call.idem_claim = c->idem_claim;
     sb_reply_init(&reply);
     c->route->handler(ctx, &call, &reply);
+    /* Before the answer leaves, so that a retry never finds the key of a
+     * failed request still in progress. */
+    release_idem_key(ctx, c);
     ret = queue_reply(conn, c, &reply);
     sb_reply_clear(&reply);
     return ret;
@@ -312,17 +395,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return finish(ctx, conn, c);
 }
 
-/* Writes the request's log line and frees its state. */
+/* Writes the request's log line and frees its state. A request torn down
+ * before its handler ran gives its Idempotency-Key back. */
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+    const sb_ctx *ctx = cls;
     sb_conn *c = *con_cls;
     json_t *path;
 
-    (void)cls;
     (void)conn;
     if (c == NULL)
         return;
+    release_idem_key(ctx, c);
     path = json_string(c->path);
     sb_log_line("info", json_pack("{s:s,s:o,s:i,s:I,s:b,s:b}",
                                   "method", c->method,
@@ -374,7 +459,7 @@ static struct MHD_Daemon *start_daemon(sb_http *h, unsigned int flags,
         flags | MHD_USE_INTERNAL_POLLING_THREAD |
             MHD_USE_THREAD_PER_CONNECTION,
         (uint16_t)h->ctx.opt->port, NULL, NULL, on_request, &h->ctx,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, &h->ctx,
         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
         MHD_OPTION_ARRAY, addr != NULL ? bind : bind + 1,
         MHD_OPTION_END);

@@ -1,8 +1,9 @@
 /*
  * sb_http.h - the HTTP side of the sandbox on libmicrohttpd: one thread
  * per connection (webhook sends and injected hangs block), a route table,
- * the API key checks, injected faults, request bodies in memory or spilled
- * to the data directory, and one log line per request.
+ * the API key checks, injected faults, the claim and release of an
+ * Idempotency-Key, request bodies in memory or spilled to the data
+ * directory, and one log line per request.
  */
 #ifndef SB_HTTP_H
 #define SB_HTTP_H

@@ -23,6 +23,7 @@ typedef struct sb_route {
     sb_fault_route fault;    /* SB_FAULT_NONE: faults cannot be queued */
     sb_body_kind body;
     sb_handler handler;
+    int idempotent;          /* honours Idempotency-Key (sb_call.idem_*) */
 } sb_route;
 
 typedef enum {

@@ -27,6 +27,12 @@ struct sb_state {
     json_t *crm;             /* id -> record, with the private "path" */
     json_t *tx;              /* id -> record, with the private "storedPath" */
     json_t *uploads;         /* sourceDocumentId -> count */
+    json_t *replays;         /* sourceDocumentId -> count of replays */
+    json_t *idem;            /* Idempotency-Key -> {"claim"} while in
+                              * progress, {"fingerprint","status","body"}
+                              * once completed */
+    unsigned long next_claim; /* survives resets: a stale claim never
+                               * matches a new one */
     fault_node *faults[SB_FAULT_NONE];
     unsigned long next_doc;
     unsigned long next_tdoc;
@@ -158,11 +164,14 @@ sb_state *sb_state_new(const char *data_dir, const char *transactions_file,
         free(st);
         return NULL;
     }
-    st->next_doc = st->next_tdoc = st->next_evt = 1;
+    st->next_doc = st->next_tdoc = st->next_evt = st->next_claim = 1;
     st->crm = json_object();
     st->tx = json_object();
     st->uploads = json_object();
-    if (st->crm == NULL || st->tx == NULL || st->uploads == NULL) {
+    st->replays = json_object();
+    st->idem = json_object();
+    if (st->crm == NULL || st->tx == NULL || st->uploads == NULL ||
+        st->replays == NULL || st->idem == NULL) {
         ds_err_set(err, DS_CLASS_PERMANENT, "oom", "out of memory");
         goto fail;
     }
@@ -209,6 +218,8 @@ void sb_state_free(sb_state *st)
     json_decref(st->crm);
     json_decref(st->tx);
     json_decref(st->uploads);
+    json_decref(st->replays);
+    json_decref(st->idem);
     free(st->data_dir);
     pthread_cond_destroy(&st->wake);
     pthread_mutex_destroy(&st->lock);
@@ -295,12 +306,12 @@ int sb_state_crm_delete(sb_state *st, const char *id)
     return rc;
 }
 
-/* Adds one to uploads[source]. Called with the lock held. */
-static int count_upload(sb_state *st, const char *source)
+/* Adds one to counts[source]. Called with the lock held. */
+static int count_one(json_t *counts, const char *source)
 {
-    json_int_t n = json_integer_value(json_object_get(st->uploads, source));
+    json_int_t n = json_integer_value(json_object_get(counts, source));
 
-    return json_object_set_new(st->uploads, source, json_integer(n + 1));
+    return json_object_set_new(counts, source, json_integer(n + 1));
 }
 
 int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
@@ -327,7 +338,7 @@ int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
     if (json_object_set_new(rec, "id", json_string(out_id)) != 0 ||
         json_object_set_new(rec, "storedPath", json_string(stored)) != 0 ||
         json_object_set(st->tx, out_id, rec) != 0 ||
-        (source != NULL && count_upload(st, source) != 0)) {
+        (source != NULL && count_one(st->uploads, source) != 0)) {
         unlink(stored);
         ds_err_set(err, DS_CLASS_PERMANENT, "oom", "out of memory");
         goto out;
@@ -345,10 +356,22 @@ json_t *sb_state_tx_get(sb_state *st, const char *id)
     return copy_member(st, st->tx, id);
 }
 
+/* The sum of the counts in counts. */
+static json_int_t count_total(json_t *counts)
+{
+    json_int_t total = 0;
+    const char *source;
+    json_t *n;
+
+    json_object_foreach(counts, source, n)
+        total += json_integer_value(n);
+    return total;
+}
+
 json_t *sb_state_tx_list(sb_state *st)
 {
     json_t *docs = json_array();
-    json_t *uploads = NULL;
+    json_t *uploads = NULL, *replays = NULL, *list = NULL;
     json_t *rec;
     const char *id;
 
@@ -360,13 +383,112 @@ json_t *sb_state_tx_list(sb_state *st)
             break;
     }
     uploads = json_deep_copy(st->uploads);
+    replays = json_deep_copy(st->replays);
     pthread_mutex_unlock(&st->lock);
-    if (uploads == NULL) {
-        json_decref(docs);
-        return NULL;
+    if (uploads != NULL && replays != NULL)
+        list = json_pack("{s:O,s:O,s:I,s:O}", "documents", docs,
+                         "uploadsBySource", uploads, "idempotentReplays",
+                         count_total(replays), "replaysBySource", replays);
+    json_decref(docs);
+    json_decref(uploads);
+    json_decref(replays);
+    return list;
+}
+
+sb_idem_claim sb_state_idem_claim(sb_state *st, const char *key,
+                                  unsigned long *claim)
+{
+    json_t *entry;
+    sb_idem_claim rc = SB_IDEM_FAILED;
+
+    *claim = 0;
+    pthread_mutex_lock(&st->lock);
+    entry = json_object_get(st->idem, key);
+    if (entry != NULL) {
+        rc = json_object_get(entry, "claim") != NULL ? SB_IDEM_BUSY
+                                                     : SB_IDEM_DONE;
+        goto out;
     }
-    return json_pack("{s:o,s:o}", "documents", docs,
-                     "uploadsBySource", uploads);
+    entry = json_pack("{s:I}", "claim", (json_int_t)st->next_claim);
+    if (entry == NULL || json_object_set_new(st->idem, key, entry) != 0)
+        goto out;
+    *claim = st->next_claim++;
+    rc = SB_IDEM_CLAIMED;
+
+out:
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+/* True when key is in progress under claim. Called with the lock held. */
+static int claim_held(sb_state *st, const char *key, unsigned long claim)
+{
+    json_t *held = json_object_get(json_object_get(st->idem, key), "claim");
+
+    return claim != 0 && held != NULL &&
+           json_integer_value(held) == (json_int_t)claim;
+}
+
+int sb_state_idem_complete(sb_state *st, const char *key,
+                           unsigned long claim, json_t *fingerprint,
+                           int status, const char *body)
+{
+    json_t *done = NULL;
+    int rc = -1;
+
+    if (fingerprint != NULL && body != NULL)
+        done = json_pack("{s:O,s:i,s:s}", "fingerprint", fingerprint,
+                         "status", status, "body", body);
+    json_decref(fingerprint);
+    if (done == NULL)
+        return -1;
+
+    pthread_mutex_lock(&st->lock);
+    if (claim_held(st, key, claim) &&
+        json_object_set(st->idem, key, done) == 0)
+        rc = 0;
+    pthread_mutex_unlock(&st->lock);
+    json_decref(done);
+    return rc;
+}
+
+void sb_state_idem_release(sb_state *st, const char *key,
+                           unsigned long claim)
+{
+    pthread_mutex_lock(&st->lock);
+    if (claim_held(st, key, claim))
+        json_object_del(st->idem, key);
+    pthread_mutex_unlock(&st->lock);
+}
+
+int sb_state_idem_replay(sb_state *st, const char *key,
+                         const json_t *fingerprint, const char *source,
+                         int *status, char **body)
+{
+    json_t *entry, *stored;
+    const char *text;
+    int rc = -1;
+
+    *status = 0;
+    *body = NULL;
+    pthread_mutex_lock(&st->lock);
+    entry = json_object_get(st->idem, key);
+    stored = json_object_get(entry, "fingerprint");
+    if (stored == NULL)
+        goto out;
+    rc = json_equal(stored, fingerprint) ? 1 : 0;
+    if (rc == 0)
+        goto out;
+    *status = (int)json_integer_value(json_object_get(entry, "status"));
+    text = json_string_value(json_object_get(entry, "body"));
+    *body = text != NULL ? strdup(text) : NULL;
+    /* Counted only when answered: a failed copy becomes a 500. */
+    if (*body != NULL && source != NULL)
+        count_one(st->replays, source);
+
+out:
+    pthread_mutex_unlock(&st->lock);
+    return rc;
 }
 
 long sb_state_fault_push(sb_state *st, sb_fault_route route, long count,
@@ -436,6 +558,8 @@ void sb_state_reset(sb_state *st)
     json_object_clear(st->tx);
     json_object_clear(st->crm);
     json_object_clear(st->uploads);
+    json_object_clear(st->replays);
+    json_object_clear(st->idem);
     faults_free(st);
     pthread_mutex_unlock(&st->lock);
 }

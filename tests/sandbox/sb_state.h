@@ -91,9 +91,47 @@ int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
 /* A copy of the stored document's record, or NULL when unknown. */
 json_t *sb_state_tx_get(sb_state *st, const char *id);
 
-/* {"documents":[records...],"uploadsBySource":{"doc_1":1}}, a copy; NULL
- * when out of memory. */
+/* {"documents":[records...],"uploadsBySource":{"doc_1":1},
+ * "idempotentReplays":N,"replaysBySource":{"doc_1":N}}, a copy; NULL when
+ * out of memory. */
 json_t *sb_state_tx_list(sb_state *st);
+
+/* What sb_state_idem_claim found for an Idempotency-Key. */
+typedef enum {
+    SB_IDEM_CLAIMED, /* unknown: now "in progress", held by the caller */
+    SB_IDEM_BUSY,    /* in progress for another request */
+    SB_IDEM_DONE,    /* a request with it completed with 201 */
+    SB_IDEM_FAILED   /* out of memory */
+} sb_idem_claim;
+
+/* Looks key up and, when it is unknown, marks it in progress for the
+ * caller: *claim gets a number (never 0) that sb_state_idem_complete and
+ * sb_state_idem_release need. *claim is 0 on every other result. */
+sb_idem_claim sb_state_idem_claim(sb_state *st, const char *key,
+                                  unsigned long *claim);
+
+/* Turns the caller's claim on key into a completed key that remembers
+ * fingerprint (stolen, may be NULL), status and a copy of body. Returns 0,
+ * or -1 when out of memory or the claim is no longer held (a reset forgot
+ * it); the key is then left as it is. */
+int sb_state_idem_complete(sb_state *st, const char *key,
+                           unsigned long claim, json_t *fingerprint,
+                           int status, const char *body);
+
+/* Forgets key when it is still in progress under claim, so that a retry
+ * runs normally. Does nothing for claim 0, a completed key, or a key
+ * claimed again after a reset; safe to call more than once. */
+void sb_state_idem_release(sb_state *st, const char *key,
+                           unsigned long claim);
+
+/* For a completed key: when fingerprint equals the one remembered, counts
+ * a replay for source and returns 1 with the remembered status and a copy
+ * of the body (the caller frees it; NULL when out of memory); returns 0
+ * when the fingerprint differs, and -1 when key is not completed (a reset
+ * forgot it, or it is in progress again). */
+int sb_state_idem_replay(sb_state *st, const char *key,
+                         const json_t *fingerprint, const char *source,
+                         int *status, char **body);
 
 /* Queues a fault for the next count requests of route: sleep delay_ms,
  * then answer status with a copy of body (status 0: answer normally).
@@ -107,7 +145,8 @@ long sb_state_fault_push(sb_state *st, sb_fault_route route, long count,
 int sb_state_fault_take(sb_state *st, sb_fault_route route, sb_fault *out);
 
 /* Forgets CRM documents, stored documents (deleting their files), upload
- * counts and pending faults. Configuration and id counters stay. */
+ * and replay counts, Idempotency-Keys and pending faults. Configuration
+ * and id counters stay. */
 void sb_state_reset(sb_state *st);
 
 /* Sleeps ms milliseconds, or less when sb_state_stop is called meanwhile.

@@ -2,6 +2,7 @@
 #include "sb_tx.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -117,6 +118,78 @@ static void log_stored(const char *id, json_t *rec)
                          json_object_get(rec, "md5Checksum")));
 }
 
+/* What makes two uploads with one Idempotency-Key the same request: the
+ * transaction, the decoded bytes, the name and the source. NULL when out
+ * of memory. */
+static json_t *fingerprint(json_t *rec)
+{
+    return json_pack("{s:O,s:O,s:O,s:O}",
+                     "transactionId", json_object_get(rec, "transactionId"),
+                     "md5Checksum", json_object_get(rec, "md5Checksum"),
+                     "fileName", json_object_get(rec, "fileName"),
+                     "sourceDocumentId",
+                     json_object_get(rec, "sourceDocumentId"));
+}
+
+static void log_idem(const char *level, const char *msg, json_t *rec)
+{
+    sb_log_msg(level, msg,
+               json_pack("{s:O,s:O}", "transactionId",
+                         json_object_get(rec, "transactionId"),
+                         "sourceDocumentId",
+                         json_object_get(rec, "sourceDocumentId")));
+}
+
+/* Answers an upload whose Idempotency-Key has already completed: the
+ * remembered answer for the same request, 422 for another one. Returns 0
+ * when it answered, -1 when the key is no longer completed (a reset forgot
+ * it) and the upload is to be stored as if it had none. */
+static int answer_completed_key(const sb_ctx *ctx, const sb_call *call,
+                                json_t *rec, sb_reply *out)
+{
+    json_t *fp = fingerprint(rec);
+    char *body = NULL;
+    int status, rc;
+
+    if (fp == NULL) {
+        sb_reply_error(out, 500, "internal", "oom");
+        return 0;
+    }
+    rc = sb_state_idem_replay(ctx->state, call->idem_key, fp,
+                              json_string_value(json_object_get(
+                                  rec, "sourceDocumentId")),
+                              &status, &body);
+    json_decref(fp);
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        log_idem("warn", "idempotency key reused", rec);
+        sb_reply_error(out, 422, "unprocessable", "idempotency_key_reused");
+        return 0;
+    }
+    if (body == NULL) {
+        sb_reply_error(out, 500, "internal", "oom");
+        return 0;
+    }
+    log_idem("info", "idempotent replay", rec);
+    sb_reply_text(out, status, "application/json", body);
+    out->replayed = 1;
+    free(body);
+    return 0;
+}
+
+/* Makes the request's Idempotency-Key completed with its answer, out. A
+ * failure only costs the replay: the key is then forgotten by sb_http.c
+ * and a retry stores a second copy. */
+static void remember_answer(const sb_ctx *ctx, const sb_call *call,
+                            json_t *rec, const sb_reply *out)
+{
+    if (sb_state_idem_complete(ctx->state, call->idem_key, call->idem_claim,
+                               fingerprint(rec), out->status,
+                               out->body) != 0)
+        log_idem("warn", "idempotency key not remembered", rec);
+}
+
 void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
 {
     char path[PATH_MAX] = "";
@@ -138,6 +211,11 @@ void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
     rec = record_from_body(body, call->param, out);
     if (rec == NULL || store_content(ctx, body, rec, path, out) != 0)
         goto out;
+    /* The bytes were decoded only for their MD5: a replay stores nothing
+     * new, and the temporary file is removed below. */
+    if (call->idem_key != NULL && call->idem_claim == 0 &&
+        answer_completed_key(ctx, call, rec, out) == 0)
+        goto out;
 
     json_incref(rec);
     ds_err_clear(&err);
@@ -149,6 +227,9 @@ void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
     log_stored(id, rec);
     sb_reply_json(out, 201, json_pack("{s:s,s:s}", "id", id,
                                       "transactionId", call->param));
+    if (call->idem_key != NULL && call->idem_claim != 0 &&
+        out->status == 201)
+        remember_answer(ctx, call, rec, out);
 
 out:
     if (path[0] != '\0')

@@ -13,7 +13,14 @@
  * transactions file; 400 {"error":"bad_request","reason":...} for a body
  * that is not JSON (bad_json), lacks a field (missing_field), has one of
  * the wrong type (bad_field), or whose content is not base64 (bad_base64,
- * whitespace_in_content). */
+ * whitespace_in_content).
+ *
+ * With call->idem_key: a 201 makes the key completed with the request's
+ * fingerprint (transactionId, md5 of the content, fileName,
+ * sourceDocumentId) and the answer. A key that had already completed
+ * (idem_claim 0) stores nothing: the same fingerprint gets the remembered
+ * answer again, flagged replayed; another gets 422 {"error":
+ * "unprocessable","reason":"idempotency_key_reused"}. */
 void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
 /* GET /v1/documents/{id}: 200 with id, transactionId, fileName, mimeType,

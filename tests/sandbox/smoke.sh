@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # smoke.sh - starts bin/docsync-sandbox on a free port and checks every
 # route against the samples: CRM metadata and content, uploads and their
-# MD5, bad bodies, keys, faults, hangs, reset, signed webhooks and a clean
-# stop. Needs curl, base64, md5sum, python3 (the webhook listener).
+# MD5, bad bodies, keys, faults, hangs, reset, Idempotency-Key, signed
+# webhooks and a clean stop. Needs curl, base64, md5sum, python3 (the
+# webhook listener, a half-sent request).
 #
 #   tests/sandbox/smoke.sh            from the repository root
 #   SANDBOX_WRAP="valgrind -q" tests/sandbox/smoke.sh
@@ -201,7 +202,7 @@ test_big_upload() {
 }
 
 test_faults() {
-    local t0 t1
+    local t0 t1 empty
     req POST /admin/faults -d '{"route":"tx_get","count":2,"status":503}' \
         >/dev/null
     check "fault 1" 503 "$(req GET /v1/documents/x -H "X-API-Key: $DEST_KEY" |
@@ -220,11 +221,137 @@ test_faults() {
                                    -d '{"route":"x"}' | cut -d' ' -f1)"
     req POST /admin/faults -d '{"route":"tx_get","count":5}' >/dev/null
     check "reset" 200 "$(req POST /admin/reset | cut -d' ' -f1)"
-    check "reset clears" '{"documents":[],"uploadsBySource":{}}' \
-        "$(curl -s "$BASE/admin/tx/documents")"
+    empty='{"documents":[],"uploadsBySource":{},'
+    empty+='"idempotentReplays":0,"replaysBySource":{}}'
+    check "reset clears" "$empty" "$(curl -s "$BASE/admin/tx/documents")"
     check "reset clears faults" 404 "$(req GET /v1/documents/x \
                                        -H "X-API-Key: $DEST_KEY" |
                                        cut -d' ' -f1)"
+}
+
+# idem_post KEY FILE: uploads FILE to txn_1001 with Idempotency-Key KEY;
+# prints "<status> <Idempotent-Replayed value, - without one> <body>".
+idem_post() {
+    local out code replayed
+    out=$(mktemp -p "$WORK" idem.XXXXXX)
+    code=$(curl -s -D "$out.h" -o "$out.b" -w '%{http_code}' \
+        -H "X-API-Key: $DEST_KEY" -H "Idempotency-Key: $1" \
+        --data-binary @"$2" "$BASE/v1/transactions/txn_1001/documents")
+    replayed=$(tr -d '\r' <"$out.h" |
+               sed -n 's/^[Ii]dempotent-[Rr]eplayed: *//p')
+    echo "$code ${replayed:--} $(cat "$out.b")"
+    rm -f "$out" "$out.h" "$out.b"
+}
+
+# tx_count FIELD SOURCE: FIELD of the admin listing (uploadsBySource or
+# replaysBySource) for SOURCE, 0 when absent.
+tx_count() {
+    curl -s "$BASE/admin/tx/documents" |
+        json_field ".get('$1', {}).get('$2', 0)"
+}
+
+# A key claimed by a request whose body is still coming, then torn down:
+# sends the headers and part of the body, holds the connection 1.5 s.
+half_sent_upload() {
+    python3 - "$PORT" "$DEST_KEY" "$1" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(("POST /v1/transactions/txn_1001/documents HTTP/1.1\r\n"
+           "Host: x\r\nX-API-Key: %s\r\nIdempotency-Key: %s\r\n"
+           "Content-Length: 100000\r\n\r\n{\"fileName\""
+           % (sys.argv[2], sys.argv[3])).encode())
+time.sleep(1.5)
+s.close()
+PY
+}
+
+test_idempotency() {
+    local r r2 id t0 rc pid
+    upload_body i.pdf doc_i1 "$SAMPLES/habibi.pdf" >"$WORK/i1.json"
+    upload_body i.pdf doc_i1 "$SAMPLES/multicolumn.pdf" >"$WORK/i1b.json"
+    upload_body i.pdf doc_i2 "$SAMPLES/habibi.pdf" >"$WORK/i2.json"
+    upload_body i.pdf doc_i3 "$SAMPLES/habibi.pdf" >"$WORK/i3.json"
+    upload_body i.pdf doc_i4 "$SAMPLES/habibi.pdf" >"$WORK/i4.json"
+
+    r=$(idem_post key-1 "$WORK/i1.json")
+    check "idempotent upload, first" "201 -" "$(echo "$r" | cut -d' ' -f1,2)"
+    id=$(echo "$r" | cut -d' ' -f3- | json_field '["id"]')
+    r2=$(idem_post '"key-1"' "$WORK/i1.json")
+    check "same key, same body: replayed 201, same id" \
+        "201 true {\"id\":\"$id\",\"transactionId\":\"txn_1001\"}" "$r2"
+    check "replay stores nothing" 1 "$(tx_count uploadsBySource doc_i1)"
+    check "replay counted" 1 "$(tx_count replaysBySource doc_i1)"
+    check "replay total" 1 "$(curl -s "$BASE/admin/tx/documents" |
+                              json_field '["idempotentReplays"]')"
+    check "replay leaves no temporary file" 0 \
+        "$(find "$WORK/data" -name '.upload-*' | wc -l)"
+    check "same key, other body" \
+        '422 - {"error":"unprocessable","reason":"idempotency_key_reused"}' \
+        "$(idem_post key-1 "$WORK/i1b.json")"
+    check "malformed key" \
+        '400 - {"error":"bad_request","reason":"bad_idempotency_key"}' \
+        "$(idem_post '"a\b"' "$WORK/i1.json")"
+
+    req POST /admin/faults -d '{"route":"tx_upload","delayMs":2000}' \
+        >/dev/null
+    idem_post key-2 "$WORK/i2.json" >"$WORK/first.out" &
+    pid=$!
+    sleep 0.5
+    t0=$(date +%s%N)
+    check "same key while the first is delayed" \
+        '409 - {"error":"conflict","reason":"idempotency_key_in_progress"}' \
+        "$(idem_post key-2 "$WORK/i2.json")"
+    check "409 at once" yes \
+        "$([ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 1000 ] && echo yes)"
+    wait "$pid"
+    check "delayed first completes" 201 "$(cut -d' ' -f1 "$WORK/first.out")"
+    check "one copy of the delayed upload" 1 \
+        "$(tx_count uploadsBySource doc_i2)"
+
+    # A client killed during the delay: the sandbox still stores it.
+    req POST /admin/faults -d '{"route":"tx_upload","delayMs":3000}' \
+        >/dev/null
+    curl -s -o /dev/null --max-time 1 -H "X-API-Key: $DEST_KEY" \
+        -H "Idempotency-Key: key-3" --data-binary @"$WORK/i3.json" \
+        "$BASE/v1/transactions/txn_1001/documents"
+    rc=$?
+    check "client gave up during the delay" 28 "$rc"
+    check "retry while the killed client's upload runs" 409 \
+        "$(idem_post key-3 "$WORK/i3.json" | cut -d' ' -f1)"
+    for _ in $(seq 50); do
+        [ "$(tx_count uploadsBySource doc_i3)" = 1 ] && break
+        sleep 0.1
+    done
+    check "killed client's upload stored after the delay" 1 \
+        "$(tx_count uploadsBySource doc_i3)"
+    id=$(curl -s "$BASE/admin/tx/documents" | python3 -c 'import json,sys
+print([d["id"] for d in json.load(sys.stdin)["documents"]
+       if d["sourceDocumentId"] == "doc_i3"][0])')
+    check "retry after the delay: replayed 201 with the stored id" \
+        "201 true {\"id\":\"$id\",\"transactionId\":\"txn_1001\"}" \
+        "$(idem_post key-3 "$WORK/i3.json")"
+    check "still one copy" 1 "$(tx_count uploadsBySource doc_i3)"
+
+    half_sent_upload key-4
+    pid=$!
+    sleep 0.5
+    check "key of a request still sending its body" 409 \
+        "$(idem_post key-4 "$WORK/i4.json" | cut -d' ' -f1)"
+    wait "$pid"
+    sleep 0.2
+    check "key of a torn-down request is forgotten" "201 -" \
+        "$(idem_post key-4 "$WORK/i4.json" | cut -d' ' -f1,2)"
+
+    req POST /admin/faults -d '{"route":"tx_upload","status":503}' >/dev/null
+    check "faulted 503" 503 "$(idem_post key-5 "$WORK/i1b.json" |
+                               cut -d' ' -f1)"
+    check "key of a failed request is forgotten" "201 -" \
+        "$(idem_post key-5 "$WORK/i1b.json" | cut -d' ' -f1,2)"
+
+    req POST /admin/reset >/dev/null
+    check "reset forgets keys" "201 -" \
+        "$(idem_post key-1 "$WORK/i1b.json" | cut -d' ' -f1,2)"
+    req POST /admin/reset >/dev/null
 }
 
 test_stop() {
@@ -252,6 +379,7 @@ test_crm
 test_upload
 test_big_upload
 test_faults
+test_idempotency
 test_stop
 [ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
 [ "$fails" -eq 0 ]
