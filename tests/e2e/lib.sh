@@ -215,3 +215,135 @@ dlq_has() { dlq_records | grep "^$1 " >/dev/null; }
 
 # stack CMD...: scripts/stack.sh, e.g. `stack stop-stage fetcher`.
 stack() { "$E2E_ROOT/scripts/stack.sh" "$@"; }
+
+# ------------------------------------------------------ helpers for t_10+
+
+# uniq_id PREFIX: an id no other check, test file or earlier run uses, e.g.
+# t20_dup_03231234567891 (letters, digits and _ only: a valid documentId).
+# Made from the clock, so that it also works in $(...).
+uniq_id() {
+    printf '%s_%s\n' "$1" "$(date +%s%N | cut -c6-)"
+}
+
+# now_ms: wall-clock milliseconds, for measuring answers.
+now_ms() { date +%s%3N; }
+
+# event_json DOC_ID ACCOUNT [EVENT_ID] [TIMESTAMP] [FILE_NAME]: the compact
+# webhook event of docs/contracts.md; EVENT_ID "-" leaves eventId out.
+event_json() {
+    python3 -c '
+import json, sys
+doc, acc, eid, ts, name = sys.argv[1:6]
+ev = {}
+if eid != "-":
+    ev["eventId"] = eid
+ev.update({"eventType": "DOCUMENT_CREATED", "documentId": doc,
+           "accountId": acc, "fileName": name, "timestamp": ts})
+print(json.dumps(ev, separators=(",", ":")))
+' "$1" "$2" "${3:-evt_$1}" "${4:-2026-12-03T12:00:00Z}" "${5:-$1.pdf}"
+}
+
+# webhook_signature_file FILE: the hex HMAC-SHA256 of FILE's exact bytes
+# (for bodies a shell string cannot carry: trailing newlines, Latin-1).
+webhook_signature_file() {
+    python3 -c '
+import hashlib, hmac, sys
+key = open(sys.argv[1], "rb").read().rstrip(b"\r\n")
+print(hmac.new(key, open(sys.argv[2], "rb").read(), hashlib.sha256).hexdigest())
+' "$WEBHOOK_SECRET_FILE" "$1"
+}
+
+# post_webhook_file FILE [SIGNATURE] [RESPONSE_FILE]: posts FILE's bytes
+# as they are to ingest, signed over those bytes unless SIGNATURE is given
+# ("" means: sign correctly); keeps the response body in RESPONSE_FILE when
+# given; prints the HTTP status.
+post_webhook_file() {
+    local sig=${2:-}
+    [ -n "$sig" ] || sig=$(webhook_signature_file "$1")
+    curl -s -o "${3:-/dev/null}" -w '%{http_code}' --max-time 10 \
+        -H 'Content-Type: application/json' \
+        -H "$WEBHOOK_SIGNATURE_HEADER: $sig" \
+        --data-binary "@$1" "$WEBHOOK_URL" || true
+}
+
+# ingest_metric RESULT: docsync_ingest_webhooks_total{result="RESULT"}.
+ingest_metric() {
+    curl -sf --max-time 5 "$INGEST_URL/metrics" \
+        | sed -n "s/^docsync_ingest_webhooks_total{result=\"$1\"} //p"
+}
+
+# topic_key_count TOPIC KEY: how many records on TOPIC have KEY.
+topic_key_count() {
+    topic_records "$1" '%k\n' | grep -cxF -- "$2" || true
+}
+
+# dlq_json DOCUMENT_ID: the DLQ records keyed DOCUMENT_ID as kcat -J prints
+# them, one JSON object a line.
+dlq_json() {
+    timeout 30 kcat -C -b "$KAFKA_BROKERS" -t docsync.dlq -o beginning -e -q -J \
+        | python3 -c '
+import json, sys
+for line in sys.stdin:
+    rec = json.loads(line)
+    if rec.get("key") == sys.argv[1]:
+        print(json.dumps(rec))
+' "$1"
+}
+
+# record_header RECORD NAME: the value of header NAME of RECORD, one line
+# of kcat -J; nothing (and 1) when it has no such header.
+record_header() {
+    python3 -c '
+import json, sys
+h = json.loads(sys.argv[1] or "{}").get("headers") or []
+pairs = dict(zip(h[0::2], h[1::2]))
+if sys.argv[2] not in pairs:
+    sys.exit(1)
+print(pairs[sys.argv[2]])
+' "$1" "$2"
+}
+
+# dlq_header DOCUMENT_ID NAME: the value of header NAME on the last DLQ
+# record keyed DOCUMENT_ID; nothing (and 1) when there is none.
+dlq_header() { record_header "$(dlq_json "$1" | tail -n 1)" "$2"; }
+
+# dlq_count DOCUMENT_ID: how many DLQ records are keyed DOCUMENT_ID.
+dlq_count() { dlq_json "$1" | grep -c . || true; }
+
+# committed_offset GROUP TOPIC PARTITION: the offset GROUP has committed on
+# that partition ("-" when none), read with Kafka's own group tool.
+committed_offset() {
+    java -Xmx128m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+        "-Dlog4j.configuration=file:$DOCSYNC_RUN_DIR/kafka/tools-log4j.properties" \
+        -cp "$KAFKA_HOME/libs/*" \
+        org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+        --bootstrap-server "$KAFKA_BROKERS" --describe --group "$1" 2>/dev/null \
+        | awk -v t="$2" -v p="$3" '$2 == t && $3 == p { print $4 }'
+}
+
+# tx_doc_of DOCUMENT_ID: the transaction system's record (JSON) of the last
+# copy uploaded for the CRM document, with storedPath.
+tx_doc_of() {
+    tx_documents | python3 -c '
+import json, sys
+docs = [d for d in json.load(sys.stdin)["documents"]
+        if d.get("sourceDocumentId") == sys.argv[1]]
+if not docs:
+    sys.exit(1)
+print(json.dumps(docs[-1]))
+' "$1"
+}
+
+# mapped_transaction ACCOUNT: the transaction MAPPING_FILE gives ACCOUNT.
+mapped_transaction() {
+    awk -F, -v a="$1" 'NR > 1 && $1 == a { print $2 }' "$MAPPING_FILE"
+}
+
+# log_size FILE: the current length of a log, to read only what follows.
+log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# log_since FILE OFFSET: what was appended to FILE after OFFSET bytes.
+log_since() { tail -c +"$(( $2 + 1 ))" "$1"; }
+
+# doc_timeline DOCUMENT_ID: the document's timeline in Redis, one a line.
+doc_timeline() { redis_cmd LRANGE "docsync:timeline:$1" 0 -1; }
