@@ -40,6 +40,8 @@ typedef struct http_call {
     int64_t sent;          /* streamed body bytes handed to libcurl */
     long retry_after_ms;
     int err_was_set;       /* err held an error before this call */
+    int progress_aborted;  /* the caller's progress hook said stop */
+    long long progress_at_ms;
 } http_call;
 
 /* Initialises libcurl for the whole process, once, before any thread
@@ -396,6 +398,30 @@ static void set_method_and_body(http_call *c, const char *method)
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 }
 
+/* libcurl calls this many times a second; the caller's hook runs about
+ * once a second. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    http_call *c = ud;
+    struct timespec ts;
+    long long now;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now - c->progress_at_ms < 1000)
+        return 0;
+    c->progress_at_ms = now;
+    if (c->req->progress(c->req->progress_ud) == 0)
+        return 0;
+    c->progress_aborted = 1;
+    return 1;
+}
+
 static void set_options(ds_http *h, http_call *c, struct curl_slist *hdrs)
 {
     const ds_http_req *req = c->req;
@@ -422,6 +448,11 @@ static void set_options(ds_http *h, http_call *c, struct curl_slist *hdrs)
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, c);
     set_method_and_body(c, req->method != NULL ? req->method : "GET");
+    if (req->progress != NULL) {
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, c);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    }
 }
 
 /* Turns the outcome of a transfer into 0 or a classified error. */
@@ -437,6 +468,9 @@ static int classify(ds_http *h, http_call *c, CURLcode rc, ds_err *err)
     if (c->sink_failed)
         return call_fail(c, err, DS_CLASS_TRANSIENT, "http_sink",
                          "the body sink failed");
+    if (c->progress_aborted)
+        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_aborted",
+                         "the progress hook stopped the transfer");
     if (c->body_too_large)
         return call_fail(c, err, DS_CLASS_PERMANENT, "http_body_too_large",
                          "response body over %zu bytes", c->cap);

@@ -46,6 +46,11 @@ typedef int (*ds_http_rewind_fn)(void *ud);
  * status never reaches it. Returns 0 to go on, -1 to abort the call. */
 typedef int (*ds_http_sink_fn)(const char *buf, size_t n, void *ud);
 
+/* Called during a long transfer, for work that must go on meanwhile (a
+ * lease renewal). Returns 0 to go on, -1 to abort the transfer, which then
+ * fails with reason "http_aborted" unless ud's owner set an error first. */
+typedef int (*ds_http_progress_fn)(void *ud);
+
 typedef struct ds_http_req {
     const char *method;              /* "GET", "POST", ... */
     const char *url;
@@ -63,6 +68,9 @@ typedef struct ds_http_req {
     ds_http_sink_fn sink;            /* where a 2xx body goes; NULL keeps it */
     void *sink_ud;                   /* in the response, up to max_body */
     size_t max_body;                 /* cap on a kept body; 0 means 1 MiB */
+
+    ds_http_progress_fn progress;    /* called while the transfer runs, */
+    void *progress_ud;               /*   about once a second; optional */
 
     long connect_timeout_ms;         /* 0 means 5000 */
     long timeout_ms;                 /* 0 means 60000 */

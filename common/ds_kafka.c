@@ -6,6 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "ds_log.h"
+
+/* How much longer than message.timeout.ms a caller waits for the report:
+ * librdkafka scans for timed-out records about once a second. */
+#define REPORT_MARGIN_MS 1500
 
 struct ds_producer {
     rd_kafka_t *rk;
@@ -14,12 +21,14 @@ struct ds_producer {
     pthread_mutex_t lock;
     pthread_cond_t delivered;   /* broadcast on every delivery report */
     long failed;                /* guarded by lock */
+    long timeout_ms;            /* message.timeout.ms */
 };
 
-/* One record waiting for its delivery report; lives on the producer's
- * caller's stack until the report arrives. */
+/* One record waiting for its delivery report. On the heap: a caller that
+ * stops waiting abandons it, and the report frees it when it comes. */
 typedef struct pending {
     int done;
+    int abandoned;
     rd_kafka_resp_err_t result;
 } pending;
 
@@ -33,7 +42,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     pthread_mutex_lock(&p->lock);
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
         p->failed++;
-    if (pd != NULL) {
+    if (pd != NULL && pd->abandoned) {
+        free(pd);
+    } else if (pd != NULL) {
         pd->result = m->err;
         pd->done = 1;
     }
@@ -68,6 +79,34 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name,
     return 0;
 }
 
+/* librdkafka's levels are syslog's: 0-3 errors, 4 warnings, 5-6 info. */
+static void on_log(const rd_kafka_t *rk, int level, const char *facility,
+                   const char *text)
+{
+    ds_log_level l = level <= 3 ? DS_LOG_ERROR : level == 4 ? DS_LOG_WARN :
+                     level <= 6 ? DS_LOG_INFO : DS_LOG_DEBUG;
+
+    if (ds_log_enabled(l))
+        ds_log_msg(l, "kafka %s %s: %s", rd_kafka_name(rk), facility, text);
+}
+
+int ds_kafka_conf_common(rd_kafka_conf_t *conf, ds_err *err)
+{
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    /* A broker back from an outage is found within a second. */
+    return conf_set(conf, "reconnect.backoff.max.ms", "1000", err);
+}
+
+static void init_cond(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
 ds_producer *ds_producer_new(const char *brokers, const char *client_id,
                              long delivery_timeout_ms, ds_err *err)
 {
@@ -85,13 +124,15 @@ ds_producer *ds_producer_new(const char *brokers, const char *client_id,
         conf_set(conf, "enable.idempotence", "true", err) < 0 ||
         conf_set(conf, "acks", "all", err) < 0 ||
         conf_set(conf, "linger.ms", "2", err) < 0 ||
-        conf_set(conf, "message.timeout.ms", timeout, err) < 0)
+        conf_set(conf, "message.timeout.ms", timeout, err) < 0 ||
+        ds_kafka_conf_common(conf, err) < 0)
         goto fail;
+    p->timeout_ms = delivery_timeout_ms;
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, p);
 
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->delivered, NULL);
+    init_cond(&p->delivered);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (p->rk == NULL) {
         ds_err_set(err, DS_CLASS_PERMANENT, "bad_config", "kafka: %s",
@@ -132,38 +173,67 @@ static rd_kafka_headers_t *headers_new(const ds_header *headers, size_t n)
     return hdrs;
 }
 
+/* Waits for pd's report until the deadline. Returns 1 when it came; 0
+ * when the wait ended first, and pd now belongs to the report callback. */
+static int wait_report(ds_producer *p, pending *pd)
+{
+    struct timespec deadline;
+    long long ns;
+    int came;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    ns = deadline.tv_nsec + (p->timeout_ms + REPORT_MARGIN_MS) * 1000000LL;
+    deadline.tv_sec += (time_t)(ns / 1000000000LL);
+    deadline.tv_nsec = (long)(ns % 1000000000LL);
+
+    pthread_mutex_lock(&p->lock);
+    while (!pd->done &&
+           pthread_cond_timedwait(&p->delivered, &p->lock, &deadline) == 0)
+        ;
+    came = pd->done;
+    if (!came)
+        pd->abandoned = 1;
+    pthread_mutex_unlock(&p->lock);
+    return came;
+}
+
 int ds_produce_sync(ds_producer *p, const char *topic, const void *key,
                     size_t key_len, const void *value, size_t value_len,
                     const ds_header *headers, size_t nheaders, ds_err *err)
 {
-    pending pd = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
-    rd_kafka_headers_t *hdrs = headers_new(headers, nheaders);
-    rd_kafka_resp_err_t rc;
+    pending *pd = calloc(1, sizeof(*pd));
+    rd_kafka_headers_t *hdrs;
+    rd_kafka_resp_err_t rc, result;
 
+    if (pd == NULL)
+        return ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory",
+                          "produce");
+    hdrs = headers_new(headers, nheaders);
     rc = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
                            RD_KAFKA_V_KEY(key, key_len),
                            RD_KAFKA_V_VALUE((void *)value, value_len),
                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                            RD_KAFKA_V_HEADERS(hdrs),
-                           RD_KAFKA_V_OPAQUE(&pd), RD_KAFKA_V_END);
+                           RD_KAFKA_V_OPAQUE(pd), RD_KAFKA_V_END);
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* On failure the headers were not taken over by librdkafka. */
         if (hdrs != NULL)
             rd_kafka_headers_destroy(hdrs);
+        free(pd);
         return ds_err_set(err, DS_CLASS_TRANSIENT, "kafka_produce",
                           "produce to %s: %s", topic, rd_kafka_err2str(rc));
     }
 
-    /* The report always comes: message.timeout.ms bounds the wait. */
-    pthread_mutex_lock(&p->lock);
-    while (!pd.done)
-        pthread_cond_wait(&p->delivered, &p->lock);
-    pthread_mutex_unlock(&p->lock);
-
-    if (pd.result != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (!wait_report(p, pd))
+        return ds_err_set(err, DS_CLASS_TRANSIENT, "kafka_delivery",
+                          "no delivery report from %s within %ld ms", topic,
+                          p->timeout_ms + REPORT_MARGIN_MS);
+    result = pd->result;
+    free(pd);
+    if (result != RD_KAFKA_RESP_ERR_NO_ERROR)
         return ds_err_set(err, DS_CLASS_TRANSIENT, "kafka_delivery",
                           "delivery to %s failed: %s", topic,
-                          rd_kafka_err2str(pd.result));
+                          rd_kafka_err2str(result));
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #ifndef DS_KAFKA_H
 #define DS_KAFKA_H
 
+#include <librdkafka/rdkafka.h>
 #include <stddef.h>
 
 #include "ds_error.h"
@@ -27,8 +28,11 @@ typedef struct ds_producer ds_producer;
 ds_producer *ds_producer_new(const char *brokers, const char *client_id,
                              long delivery_timeout_ms, ds_err *err);
 
-/* Produces one record and waits for its delivery report. Returns 0 when the
- * broker has it, -1 (transient, reason "kafka_delivery") otherwise. */
+/* Produces one record and waits for its delivery report, at most the
+ * producer's delivery timeout (and a small margin). Returns 0 when the
+ * broker has it, -1 (transient, reason "kafka_delivery") otherwise. After a
+ * -1 the record may still arrive later: callers must be idempotent, as
+ * every docsync consumer is. */
 int ds_produce_sync(ds_producer *p, const char *topic, const void *key,
                     size_t key_len, const void *value, size_t value_len,
                     const ds_header *headers, size_t nheaders, ds_err *err);
@@ -39,6 +43,10 @@ int ds_producer_flush(ds_producer *p, long timeout_ms);
 
 /* Flushes with a bound of 10 s and frees p; accepts NULL. */
 void ds_producer_free(ds_producer *p);
+
+/* Sends librdkafka's own log lines through ds_log, so that every line a
+ * process writes is JSON, and sets the reconnect bounds docsync wants. */
+int ds_kafka_conf_common(rd_kafka_conf_t *conf, ds_err *err);
 
 /* Number of records whose delivery failed since start, for metrics. */
 long ds_producer_failed_count(const ds_producer *p);

@@ -168,7 +168,11 @@ static rd_kafka_t *consumer_new(const ds_stage *stage,
         conf_set(c, "auto.commit.interval.ms", "1000", err) < 0 ||
         conf_set(c, "auto.offset.reset", "earliest", err) < 0 ||
         conf_set(c, "enable.partition.eof", "false", err) < 0 ||
-        conf_set(c, "max.poll.interval.ms", poll_ms, err) < 0) {
+        conf_set(c, "max.poll.interval.ms", poll_ms, err) < 0 ||
+        /* A crashed replica's partitions move on within seconds. */
+        conf_set(c, "session.timeout.ms", "10000", err) < 0 ||
+        conf_set(c, "heartbeat.interval.ms", "3000", err) < 0 ||
+        ds_kafka_conf_common(c, err) < 0) {
         rd_kafka_conf_destroy(c);
         return NULL;
     }
@@ -334,23 +338,23 @@ static void log_result(const record *rec, const char *status, long ms,
     ds_log_event_write(err != NULL ? DS_LOG_WARN : DS_LOG_INFO, &ev);
 }
 
-/* Decides whether a failed attempt is tried again, and waits if so.
- * Returns 1 to retry, 0 to dead-letter, -1 when a stop cut the wait. */
-static int wait_for_retry(loop *lp, const ds_err *err, int attempt,
+/* Decides whether a failed attempt is tried again. Returns the wait in
+ * milliseconds before the next attempt, or -1 to dead-letter now. */
+static long retry_wait_ms(loop *lp, const ds_err *err, int attempt,
                           long long started_ms)
 {
     const ds_loop_conf *c = lp->conf;
     long wait;
 
     if (err->klass != DS_CLASS_TRANSIENT || attempt >= c->max_attempts)
-        return 0;
+        return -1;
     wait = err->retry_after_ms >= 0 ?
            err->retry_after_ms :
            ds_backoff_ms(attempt + 1, c->backoff_base_ms, c->backoff_cap_ms);
     /* A wait past the budget would hold the partition too long. */
     if (mono_ms() - started_ms + wait > c->retry_budget_ms)
-        return 0;
-    return sleep_unless_stopped(wait) < 0 ? -1 : 1;
+        return -1;
+    return wait;
 }
 
 /* Runs the handler with retries and routes the outcome. Returns 0 when the
@@ -376,7 +380,8 @@ static int process(loop *lp, record *rec)
         long long t0 = mono_ms();
         json_t *out = NULL;
         ds_err err;
-        int rc, next;
+        long wait;
+        int rc;
 
         ds_err_clear(&err);
         rec->msg.attempt = attempt;
@@ -394,13 +399,14 @@ static int process(loop *lp, record *rec)
         rec->last_failure_ms = now_ms();
         if (rec->first_failure_ms == 0)
             rec->first_failure_ms = rec->last_failure_ms;
-        next = wait_for_retry(lp, &err, attempt, started);
-        log_result(rec, next == 0 ? "FAILED" : "RETRY",
+        wait = retry_wait_ms(lp, &err, attempt, started);
+        log_result(rec, wait < 0 ? "FAILED" : "RETRY",
                    (long)(mono_ms() - t0), attempt, &err);
-        if (next < 0)
-            return -1;
-        if (next == 0)
+        if (wait < 0)
             return dead_letter(lp, rec, &err, attempt);
+        /* A stop during the wait leaves the record for redelivery. */
+        if (sleep_unless_stopped(wait) < 0)
+            return -1;
     }
 }
 

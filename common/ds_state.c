@@ -15,6 +15,13 @@ static const char LEASE_TAKE[] =
     "return 1 end "
     "return 0";
 
+/* Claims an event's mark, or tells what it already holds. The script runs
+ * atomically, so the mark cannot vanish between the SET and the GET. */
+static const char DEDUPE_CLAIM[] =
+    "if redis.call('SET', KEYS[1], 'pending', 'NX', 'PX', ARGV[1]) then "
+    "return 'new' end "
+    "return redis.call('GET', KEYS[1])";
+
 /* Deletes the lease only if the caller still holds it: a lease that expired
  * and was taken over by another process must not be released by us. */
 static const char LEASE_RELEASE[] =
@@ -103,21 +110,23 @@ int ds_state_get(ds_redis *r, const char *doc_id, const char *field,
     return 0;
 }
 
-int ds_dedupe_claim(ds_redis *r, const char *key, long ttl_ms, int *fresh,
-                    ds_err *err)
+int ds_dedupe_claim(ds_redis *r, const char *key, long ttl_ms,
+                    ds_event_state *state, ds_err *err)
 {
     redisReply *reply;
 
-    reply = ds_redis_cmd(r, err, "SET docsync:event:%s pending NX PX %ld",
-                         key, ttl_ms);
+    reply = ds_redis_cmd(r, err, "EVAL %s 1 docsync:event:%s %ld",
+                         DEDUPE_CLAIM, key, ttl_ms);
     if (reply == NULL)
         return -1;
-    if (reply->type == REDIS_REPLY_ERROR) {
+    if (reply->type != REDIS_REPLY_STRING) {
         freeReplyObject(reply);
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "redis_error", "SET NX");
+        return ds_err_set(err, DS_CLASS_TRANSIENT, "redis_error",
+                          "dedupe claim: unexpected reply");
     }
-    /* OK means we set it; nil means somebody claimed the event before. */
-    *fresh = reply->type == REDIS_REPLY_STATUS;
+    *state = strcmp(reply->str, "new") == 0 ? DS_EVENT_NEW :
+             strcmp(reply->str, "pending") == 0 ? DS_EVENT_PENDING :
+             DS_EVENT_DONE;
     freeReplyObject(reply);
     return 0;
 }

@@ -33,11 +33,17 @@ int ds_state_set(ds_redis *r, const char *doc_id, const char *field,
 int ds_state_get(ds_redis *r, const char *doc_id, const char *field,
                  char **out, ds_err *err);
 
-/* Claims the dedupe key of an event for ttl_ms. *fresh is 1 when this call
- * claimed it (the event is new), 0 when it was claimed before. Returns 0 or
- * -1. */
-int ds_dedupe_claim(ds_redis *r, const char *key, long ttl_ms, int *fresh,
-                    ds_err *err);
+/* What a dedupe claim found. */
+typedef enum {
+    DS_EVENT_NEW = 0,   /* claimed by this call: the event is new */
+    DS_EVENT_PENDING,   /* another request is still producing it */
+    DS_EVENT_DONE       /* accepted before: a duplicate */
+} ds_event_state;
+
+/* Claims the dedupe key of an event for ttl_ms, atomically, and says what
+ * was there. Returns 0 or -1. */
+int ds_dedupe_claim(ds_redis *r, const char *key, long ttl_ms,
+                    ds_event_state *state, ds_err *err);
 
 /* Marks a claimed event as durably accepted, keeping it for keep_ms. */
 int ds_dedupe_done(ds_redis *r, const char *key, long keep_ms, ds_err *err);

@@ -35,6 +35,7 @@
 typedef struct ingest {
     long port;
     long max_body;
+    long delivery_ms;
     char *secret;
     const char *signature_header;
     const char *topic;
@@ -197,18 +198,32 @@ static void new_trace_id(char out[33])
         snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-/* Claims the event's dedupe key. Returns 1 when new, 0 when a duplicate,
- * -1 when Redis is unavailable. */
+/* Claims the event's dedupe key. Returns 1 when new, 0 when a duplicate
+ * of an accepted event, -1 when Redis is unavailable and -2 when another
+ * copy is still being produced after the wait. A copy that arrives while
+ * the first is still in flight waits for its outcome: answering 200 at once
+ * would lose the event if the first copy then failed. */
 static int claim(ingest *in, const char *key)
 {
+    long long deadline = mono_ms() + in->delivery_ms + 1000;
+    ds_event_state state;
     ds_err err;
-    int fresh = 0, rc;
+    int rc;
 
-    ds_err_clear(&err);
-    pthread_mutex_lock(&in->redis_lock);
-    rc = ds_dedupe_claim(in->redis, key, DEDUPE_PENDING_MS, &fresh, &err);
-    pthread_mutex_unlock(&in->redis_lock);
-    return rc < 0 ? -1 : fresh;
+    for (;;) {
+        ds_err_clear(&err);
+        pthread_mutex_lock(&in->redis_lock);
+        rc = ds_dedupe_claim(in->redis, key, DEDUPE_PENDING_MS, &state,
+                             &err);
+        pthread_mutex_unlock(&in->redis_lock);
+        if (rc < 0)
+            return -1;
+        if (state != DS_EVENT_PENDING)
+            return state == DS_EVENT_NEW ? 1 : 0;
+        if (mono_ms() >= deadline)
+            return -2;
+        usleep(50000);
+    }
 }
 
 /* Records the outcome of the claim: kept when the event is in Kafka,
@@ -244,6 +259,9 @@ static void publish(ingest *in, json_t *event, const char *doc_id,
     if (dedupe_key(event, key) < 0)
         return reject(v, 503, "out_of_memory", "try again");
     fresh = claim(in, key);
+    if (fresh == -2)
+        return reject(v, 503, "event_in_progress", "another copy of this "
+                      "event is still being accepted; try again later");
     if (fresh < 0)
         return reject(v, 503, "redis_unavailable", "try again later");
     if (fresh == 0) {
@@ -475,14 +493,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 static int configure(ingest *in, ds_err *err)
 {
     const char *brokers = ds_env_str("KAFKA_BROKERS", "localhost:9092");
-    long delivery_ms;
 
     in->signature_header = ds_env_str("WEBHOOK_SIGNATURE_HEADER",
                                       "X-Signature");
     in->topic = ds_env_str("EVENTS_TOPIC", "docsync.events");
     if (ds_env_long("INGEST_PORT", 8080, &in->port, err) < 0 ||
         ds_env_long("WEBHOOK_MAX_BODY", 65536, &in->max_body, err) < 0 ||
-        ds_env_long("INGEST_DELIVERY_TIMEOUT_MS", 5000, &delivery_ms,
+        ds_env_long("INGEST_DELIVERY_TIMEOUT_MS", 5000, &in->delivery_ms,
                     err) < 0)
         return -1;
     in->secret = ds_env_secret("WEBHOOK_SECRET", err);
@@ -492,7 +509,7 @@ static int configure(ingest *in, ds_err *err)
     if (in->redis == NULL)
         return -1;
     pthread_mutex_init(&in->redis_lock, NULL);
-    in->producer = ds_producer_new(brokers, "ingest", delivery_ms, err);
+    in->producer = ds_producer_new(brokers, "ingest", in->delivery_ms, err);
     return in->producer == NULL ? -1 : 0;
 }
 

@@ -26,8 +26,18 @@
 typedef struct uploader {
     ds_api dest;
     const char *blob_dir;
+    long lease_ms;             /* UPLOAD_LEASE_MS: renewed while uploading */
     ds_redis *redis;
 } uploader;
+
+/* The lease of the upload in hand, renewed from libcurl's progress hook so
+ * that it can be short: a crashed uploader's claim soon expires, a live
+ * one's never does mid-upload. */
+typedef struct lease {
+    uploader *u;
+    const char *name;
+    int lost;
+} lease;
 
 static const ds_program PROGRAM = {
     "docsync-uploader", "uploader",
@@ -37,7 +47,8 @@ static const ds_program PROGRAM = {
     "  DEST_BASE_URL, DEST_API_KEY (or DEST_API_KEY_FILE), "
     "DEST_API_KEY_HEADER\n"
     "  HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, MAX_ATTEMPTS,\n"
-    "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n",
+    "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n"
+    "  UPLOAD_LEASE_MS (15000): claim on a document while uploading it\n",
 };
 
 /* What the destination is told about the document, besides its bytes. */
@@ -76,9 +87,27 @@ static char *created_id(const ds_http_resp *resp, ds_err *err)
     return copy;
 }
 
+/* Renews the lease during the upload. Stops the upload only when another
+ * process has taken the lease over; a Redis hiccup is not a reason to throw
+ * away a transfer (the Idempotency-Key covers an overlap). */
+static int renew_lease(void *ud)
+{
+    lease *l = ud;
+    ds_err err;
+    int held = 1;
+
+    ds_err_clear(&err);
+    if (ds_lease_take(l->u->redis, l->name, ds_runtime_owner(),
+                      l->u->lease_ms, &held, &err) == 0 && !held) {
+        l->lost = 1;
+        return -1;
+    }
+    return 0;
+}
+
 /* POSTs the document. Returns the destination's id (caller frees). */
 static char *post_document(uploader *u, const json_t *in, const char *txn,
-                           const char *doc_id, ds_err *err)
+                           const char *doc_id, lease *l, ds_err *err)
 {
     const char *sha = json_string_value(json_object_get(in, "blob"));
     json_int_t size = json_integer_value(json_object_get(in, "size"));
@@ -118,8 +147,13 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
     req.rewind = ds_body_rewind;
     req.read_ud = body;
     req.body_size = ds_body_length(body);
+    req.progress = renew_lease;
+    req.progress_ud = l;
     if (ds_http_do(u->dest.http, &req, &resp, err) == 0)
         id = created_id(&resp, err);
+    else if (l->lost)
+        ds_err_reset(err, DS_CLASS_TRANSIENT, "upload_lease_lost",
+                     "another uploader took the document over");
     else if (err->http_status == 409)
         /* The same Idempotency-Key is still being served: an earlier try
          * (perhaps of a process that died) is running. Ask again later. */
@@ -150,24 +184,40 @@ static json_t *uploaded_message(const json_t *in, const char *dest_id)
     return out;
 }
 
+/* Asks the loop to try again when the lease holder's claim runs out. */
+static int lease_held(uploader *u, const char *name, ds_err *err)
+{
+    redisReply *reply = ds_redis_cmd(u->redis, err,
+                                     "PTTL docsync:lease:%s", name);
+    long long left = 1000;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+        reply->integer > 0)
+        left = reply->integer;
+    if (reply != NULL)
+        freeReplyObject(reply);
+    ds_err_set(err, DS_CLASS_TRANSIENT, "upload_in_progress",
+               "another uploader holds the lease for %lld ms", left);
+    err->retry_after_ms = (long)left + 100;
+    return -1;
+}
+
 /* Uploads under the document's lease and records the new id. */
 static char *upload_once(uploader *u, const json_t *in, const char *doc_id,
                          const char *txn, const char *version, ds_err *err)
 {
     const char *owner = ds_runtime_owner();
-    char lease[200];
+    char name[200];
+    lease l = {u, name, 0};
     char *id;
     int taken;
 
-    snprintf(lease, sizeof(lease), "upload:%s", doc_id);
-    /* The lease outlives the longest upload, and expires if we die. */
-    if (ds_lease_take(u->redis, lease, owner, u->dest.timeout_ms + 30000, &taken,
-                      err) < 0)
+    snprintf(name, sizeof(name), "upload:%s", doc_id);
+    if (ds_lease_take(u->redis, name, owner, u->lease_ms, &taken, err) < 0)
         return NULL;
     if (!taken)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "upload_in_progress",
-                          "another uploader holds the lease"), NULL;
-    id = post_document(u, in, txn, doc_id, err);
+        return lease_held(u, name, err), NULL;
+    id = post_document(u, in, txn, doc_id, &l, err);
     if (id != NULL &&
         (ds_state_set(u->redis, doc_id, version, id, err) < 0 ||
          ds_state_set(u->redis, doc_id, "destinationDocumentId", id,
@@ -177,7 +227,7 @@ static char *upload_once(uploader *u, const json_t *in, const char *doc_id,
         free(id);
         id = NULL;
     }
-    ds_lease_release(u->redis, lease, owner, err);
+    ds_lease_release(u->redis, name, owner, err);
     return id;
 }
 
@@ -216,6 +266,8 @@ static int configure(void *ctx, ds_err *err)
     uploader *u = ctx;
 
     u->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
+    if (ds_env_long("UPLOAD_LEASE_MS", 15000, &u->lease_ms, err) < 0)
+        return -1;
     if (ds_api_init(&u->dest, "DEST_BASE_URL", "http://localhost:8090",
                     "DEST_API_KEY_HEADER", "DEST_API_KEY", err) < 0)
         return -1;
