@@ -2,6 +2,7 @@
 #include "sb_http.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,6 +446,22 @@ static int resolve_host(const sb_options *opt, struct sockaddr_storage *addr,
     freeaddrinfo(res);
     return 0;
 }
+/* libmicrohttpd's own messages (a client gone mid-response, say) become
+ * JSON lines like every other line of the sandbox. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char text[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(text, sizeof(text), fmt, ap);
+    n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    sb_log_msg("warn", "libmicrohttpd", json_pack("{s:s}", "detail",
+                                                   text));
+}
+
 
 /* Starts the daemon with extra flags, bound to addr when it is not NULL. */
 static struct MHD_Daemon *start_daemon(sb_http *h, unsigned int flags,
@@ -460,6 +477,7 @@ static struct MHD_Daemon *start_daemon(sb_http *h, unsigned int flags,
             MHD_USE_THREAD_PER_CONNECTION,
         (uint16_t)h->ctx.opt->port, NULL, NULL, on_request, &h->ctx,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &h->ctx,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
         MHD_OPTION_ARRAY, addr != NULL ? bind : bind + 1,
         MHD_OPTION_END);
