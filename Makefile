@@ -65,9 +65,7 @@ e2e: all
 	@tests/e2e/run.sh
 
 test: setup
-	@$(MAKE) --no-print-directory lint all
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory e2e
+	@scripts/test-all.sh
 
 up: setup all
 	@scripts/stack.sh up

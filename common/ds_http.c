@@ -455,6 +455,25 @@ static void set_options(ds_http *h, http_call *c, struct curl_slist *hdrs)
     }
 }
 
+/* The start of an error response's body, printable ASCII only, for the
+ * error message: what the server said is often the best clue an operator
+ * gets. */
+static void error_snippet(const ds_http_resp *resp, char *out, size_t cap)
+{
+    size_t i, n = 0;
+
+    for (i = 0; resp->body != NULL && i < resp->body_len && n + 1 < cap;
+         i++) {
+        unsigned char ch = (unsigned char)resp->body[i];
+
+        if (ch == '\n' || ch == '\r' || ch == '\t')
+            ch = ' ';
+        if (ch >= 0x20 && ch < 0x7f)
+            out[n++] = (char)ch;
+    }
+    out[n] = '\0';
+}
+
 /* Turns the outcome of a transfer into 0 or a classified error. */
 static int classify(ds_http *h, http_call *c, CURLcode rc, ds_err *err)
 {
@@ -494,9 +513,12 @@ static int classify(ds_http *h, http_call *c, CURLcode rc, ds_err *err)
     if (status >= 200 && status < 300)
         return 0;
     if (status >= 400) {
+        char said[100];
+
         snprintf(reason, sizeof(reason), "http_%ld", status);
+        error_snippet(c->resp, said, sizeof(said));
         return call_fail(c, err, ds_class_for_http((int)status), reason,
-                         "HTTP %ld", status);
+                         "HTTP %ld%s%s", status, said[0] ? ": " : "", said);
     }
     /* Redirects are not followed: they would carry our credentials to
      * wherever the server points. */

@@ -20,6 +20,7 @@ static void print_help(const ds_program *prog)
 
 int ds_runtime_start(const ds_program *prog, int argc, char **argv)
 {
+    const char *level;
     int i;
 
     for (i = 1; i < argc; i++) {
@@ -35,9 +36,12 @@ int ds_runtime_start(const ds_program *prog, int argc, char **argv)
                 prog->name, argv[i]);
         return 2;
     }
-    ds_log_init(prog->stage,
-                ds_log_level_parse(ds_env_str("LOG_LEVEL", "info"),
-                                   DS_LOG_INFO));
+    level = ds_env_str("LOG_LEVEL", "info");
+    ds_log_init(prog->stage, ds_log_level_parse(level, DS_LOG_INFO));
+    /* A typo must not silently change what an operator gets to see. */
+    if (ds_log_level_parse(level, (ds_log_level)-1) == (ds_log_level)-1)
+        ds_log_msg(DS_LOG_WARN, "LOG_LEVEL '%.16s' is not debug, info, "
+                   "warn or error; using info", level);
     if (ds_http_global_init() < 0) {
         ds_log_msg(DS_LOG_ERROR, "libcurl failed to initialise");
         return 1;

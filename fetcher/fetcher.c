@@ -123,6 +123,22 @@ static json_t *fetched_message(const ds_msg *in, json_t *meta,
     return out;
 }
 
+/* A copy shorter or longer than the CRM says is never passed on: a short
+ * or empty copy must not be uploaded and then verified against itself.
+ * Transient, as the CRM may still be writing the file. */
+static int size_mismatch(const json_t *meta, uint64_t got, ds_err *err)
+{
+    const json_t *want = json_object_get(meta, "size");
+
+    if (!json_is_integer(want) ||
+        (uint64_t)json_integer_value(want) == got)
+        return 0;
+    ds_err_set(err, DS_CLASS_TRANSIENT, "source_size_mismatch",
+               "the CRM announced %lld bytes but sent %llu",
+               (long long)json_integer_value(want), (unsigned long long)got);
+    return 1;
+}
+
 static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
 {
     fetcher *f = ctx;
@@ -141,6 +157,16 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     if (get_content(f, doc_id, sha256, md5, &size, err) < 0 ||
         ds_blobref_hold(f->redis, f->blob_dir, sha256, doc_id,
                         ds_runtime_owner(), err) < 0) {
+        json_decref(meta);
+        return -1;
+    }
+    if (size_mismatch(meta, size, err)) {
+        int removed;
+
+        /* Let the bad copy go (unless another document holds the same
+         * bytes); the retry fetches again. */
+        ds_blobref_drop(f->redis, f->blob_dir, sha256, doc_id,
+                        ds_runtime_owner(), &removed, err);
         json_decref(meta);
         return -1;
     }

@@ -198,34 +198,6 @@ static void new_trace_id(char out[33])
         snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-/* Claims the event's dedupe key. Returns 1 when new, 0 when a duplicate
- * of an accepted event, -1 when Redis is unavailable and -2 when another
- * copy is still being produced after the wait. A copy that arrives while
- * the first is still in flight waits for its outcome: answering 200 at once
- * would lose the event if the first copy then failed. */
-static int claim(ingest *in, const char *key)
-{
-    long long deadline = mono_ms() + in->delivery_ms + 1000;
-    ds_event_state state;
-    ds_err err;
-    int rc;
-
-    for (;;) {
-        ds_err_clear(&err);
-        pthread_mutex_lock(&in->redis_lock);
-        rc = ds_dedupe_claim(in->redis, key, DEDUPE_PENDING_MS, &state,
-                             &err);
-        pthread_mutex_unlock(&in->redis_lock);
-        if (rc < 0)
-            return -1;
-        if (state != DS_EVENT_PENDING)
-            return state == DS_EVENT_NEW ? 1 : 0;
-        if (mono_ms() >= deadline)
-            return -2;
-        usleep(50000);
-    }
-}
-
 /* Records the outcome of the claim: kept when the event is in Kafka,
  * forgotten otherwise so that the sender's retry is not called a
  * duplicate. */
@@ -244,6 +216,46 @@ static void settle(ingest *in, const char *key, const char *doc_id, int ok)
     pthread_mutex_unlock(&in->redis_lock);
     if (err.klass != DS_CLASS_NONE)
         ds_log_msg(DS_LOG_WARN, "dedupe mark not settled: %s", err.msg);
+}
+
+/* Claims the event's dedupe key. Returns 1 when new, 0 when a duplicate
+ * of an accepted event, -1 when Redis is unavailable and -2 when another
+ * copy is still being produced after the wait. A copy that arrives while
+ * the first is still in flight waits for its outcome: answering 200 at once
+ * would lose the event if the first copy then failed. */
+static int claim(ingest *in, const char *key)
+{
+    long long deadline = mono_ms() + in->delivery_ms + 1000;
+    ds_event_state state;
+    ds_err err;
+    int rc;
+
+    int waited = 0;
+
+    for (;;) {
+        ds_err_clear(&err);
+        pthread_mutex_lock(&in->redis_lock);
+        rc = ds_dedupe_claim(in->redis, key, DEDUPE_PENDING_MS, &state,
+                             &err);
+        pthread_mutex_unlock(&in->redis_lock);
+        if (rc < 0)
+            return -1;
+        if (state == DS_EVENT_DONE)
+            return 0;
+        if (state == DS_EVENT_NEW && !waited)
+            return 1;
+        if (state == DS_EVENT_NEW) {
+            /* The copy we waited for failed, so the broker is likely down;
+             * a second full delivery wait would answer past the sender's
+             * timeout. Give the claim back and let the sender retry. */
+            settle(in, key, NULL, 0);
+            return -2;
+        }
+        if (mono_ms() >= deadline)
+            return -2;
+        waited = 1;
+        usleep(50000);
+    }
 }
 
 static void publish(ingest *in, json_t *event, const char *doc_id,
@@ -502,6 +514,13 @@ static int configure(ingest *in, ds_err *err)
         ds_env_long("INGEST_DELIVERY_TIMEOUT_MS", 5000, &in->delivery_ms,
                     err) < 0)
         return -1;
+    if (in->port < 1 || in->port > 65535)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_config",
+                          "INGEST_PORT must be 1 to 65535");
+    if (in->max_body < 1 || in->delivery_ms < 1)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_config",
+                          "WEBHOOK_MAX_BODY and INGEST_DELIVERY_TIMEOUT_MS "
+                          "must be positive");
     in->secret = ds_env_secret("WEBHOOK_SECRET", err);
     if (in->secret == NULL)
         return -1;
@@ -511,6 +530,22 @@ static int configure(ingest *in, ds_err *err)
     pthread_mutex_init(&in->redis_lock, NULL);
     in->producer = ds_producer_new(brokers, "ingest", in->delivery_ms, err);
     return in->producer == NULL ? -1 : 0;
+}
+
+/* Waits, at most bound_ms, until the requests in hand have been answered,
+ * so that a sender whose event was accepted also hears so. */
+static void drain(struct MHD_Daemon *d, long bound_ms)
+{
+    long long end = mono_ms() + bound_ms;
+    const union MHD_DaemonInfo *info;
+
+    while (mono_ms() < end) {
+        info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (info == NULL || info->num_connections == 0)
+            return;
+        usleep(20000);
+    }
+    ds_log_msg(DS_LOG_WARN, "stopping with requests still open");
 }
 
 /* Serves until a stop signal, then stops taking connections, lets the
@@ -538,6 +573,7 @@ static int serve(ingest *in)
 
     ds_log_msg(DS_LOG_INFO, "stopping: no new connections, draining");
     MHD_quiesce_daemon(d);
+    drain(d, in->delivery_ms + 3000);
     MHD_stop_daemon(d);
     left = ds_producer_flush(in->producer, 10000);
     if (left > 0 || ds_producer_failed_count(in->producer) > 0)
@@ -567,5 +603,6 @@ int main(int argc, char **argv)
     if (in.secret != NULL)
         memset(in.secret, 0, strlen(in.secret));
     free(in.secret);
+    ds_log_msg(DS_LOG_INFO, "exit %d", rc);
     return rc;
 }

@@ -97,6 +97,10 @@ static int configure(void *ctx, ds_err *err)
     m->table = ds_mapping_load(path, err);
     if (m->table == NULL)
         return -1;
+    /* An empty table would dead-letter every document. */
+    if (ds_mapping_count(m->table) == 0)
+        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_mapping",
+                          "%s maps no account", path);
     m->date_format = ds_env_str("DEST_DATE_FORMAT", "%Y-%m-%d");
     m->redis = ds_runtime_redis(err);
     return m->redis == NULL ? -1 : 0;

@@ -162,9 +162,12 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
     else if (err->http_status > 0) {
         char reason[32];
 
+        char said[sizeof(err->msg)];
+
+        /* Keep the destination's own words (ds_http put them in msg). */
+        snprintf(said, sizeof(said), "%s", err->msg);
         snprintf(reason, sizeof(reason), "upload_http_%d", err->http_status);
-        ds_err_reset(err, err->klass, reason, "the destination answered %d "
-                     "to the upload", err->http_status);
+        ds_err_reset(err, err->klass, reason, "%s", said);
     }
 out:
     ds_http_resp_clear(&resp);

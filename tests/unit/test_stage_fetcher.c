@@ -184,6 +184,32 @@ static void a_500_from_the_content_is_transient_and_stores_nothing(
     FX_ASSERT_STATE(&s->f, "doc_1", NULL);
 }
 
+/* C07: the CRM sends fewer bytes than its metadata announces (here the
+ * file behind the document was cut after it was added). A short copy must
+ * never travel on, or it would be uploaded and verified against itself. */
+static void a_copy_shorter_than_announced_is_not_passed_on(void **state)
+{
+    suite *s = *state;
+    char path[256], cmd[600];
+    json_t *out;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    snprintf(path, sizeof(path), "%s/short.pdf", s->f.dir);
+    snprintf(cmd, sizeof(cmd), "cp %s %s", SAMPLE, path);
+    assert_int_equal(system(cmd), 0);
+    fx_crm_add(&s->f, "doc_1", "acc_1", path, "Offer");
+    assert_int_equal(truncate(path, 100), 0);
+
+    rc = fetch(s, "events_doc_1.json", &out, &err);
+
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_TRANSIENT, "source_size_mismatch");
+    assert_null(out);
+    assert_blob_store_empty(&s->f);
+    FX_ASSERT_STATE(&s->f, "doc_1", NULL);
+}
+
 /* C20b: the CRM accepts the request and then says nothing for 5 s. */
 static void a_content_that_never_comes_times_out_within_the_bound(
     void **state)
@@ -238,6 +264,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_deleted_document_fails_permanently_as_source_not_found, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            a_copy_shorter_than_announced_is_not_passed_on, setup, teardown),
         cmocka_unit_test_setup_teardown(
             a_500_from_the_content_is_transient_and_stores_nothing, setup,
             teardown),
