@@ -12,6 +12,7 @@
 #include "ds_config.h"
 #include "ds_kafka.h"
 #include "ds_log.h"
+#include "ds_state.h"
 
 #define TRACE_HEADER "docsync.trace_id"
 
@@ -121,6 +122,7 @@ int ds_loop_conf_load(ds_loop_conf *conf, const char *stage, ds_err *err)
     conf->brokers = ds_env_str("KAFKA_BROKERS", "localhost:9092");
     conf->group = ds_env_str("KAFKA_GROUP", group);
     conf->dlq_topic = ds_env_str("DLQ_TOPIC", "docsync.dlq");
+    conf->redis = NULL;
     if (ds_env_long("MAX_ATTEMPTS", 5, &conf->max_attempts, err) < 0 ||
         ds_env_long("BACKOFF_BASE_MS", 2000, &conf->backoff_base_ms,
                     err) < 0 ||
@@ -264,6 +266,21 @@ static char *dlq_value(const record *rec, size_t *len)
     return out;
 }
 
+/* Marks the document failed, with the reason, once its DLQ record is in
+ * Kafka. Best effort: the DLQ record is the source of truth, the mark is
+ * for `status` views and must not hold the partition. */
+static void mark_failed(loop *lp, const record *rec, const ds_err *err)
+{
+    ds_err merr;
+
+    if (lp->conf->redis == NULL || !ds_doc_id_valid(rec->key))
+        return;
+    ds_err_clear(&merr);
+    if (ds_state_mark(lp->conf->redis, rec->key, lp->stage->name, "failed",
+                      err->reason, &merr) < 0)
+        ds_log_msg(DS_LOG_WARN, "failed mark not written: %s", merr.msg);
+}
+
 /* Sends the record to the DLQ with its cause in the headers. */
 static int dead_letter(loop *lp, record *rec, const ds_err *err, int attempts)
 {
@@ -303,6 +320,8 @@ static int dead_letter(loop *lp, record *rec, const ds_err *err, int attempts)
     rc = produce_until_delivered(lp, lp->conf->dlq_topic, rec, value, len,
                                  h, n);
     free(value);
+    if (rc == 0)
+        mark_failed(lp, rec, err);
     return rc;
 }
 

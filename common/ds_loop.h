@@ -53,6 +53,8 @@ typedef struct ds_loop_conf {
     long backoff_cap_ms;        /* BACKOFF_CAP_MS */
     long retry_budget_ms;       /* RETRY_BUDGET_MS: total waiting per record */
     long max_poll_interval_ms;  /* KAFKA_MAX_POLL_INTERVAL_MS */
+    struct ds_redis *redis;     /* optional: where a dead-lettered document
+                                 * is marked failed */
 } ds_loop_conf;
 
 /* Fills conf with the defaults for stage, then overrides them from the

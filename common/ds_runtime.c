@@ -116,7 +116,7 @@ int ds_runtime_stage_main(const ds_program *prog, const ds_stage *stage,
                           int (*configure)(void *ctx, ds_err *err),
                           void (*cleanup)(void *ctx), int argc, char **argv)
 {
-    ds_loop_conf conf;
+    ds_loop_conf conf = {0};
     ds_err err;
     int rc;
 
@@ -127,12 +127,14 @@ int ds_runtime_stage_main(const ds_program *prog, const ds_stage *stage,
     ds_loop_install_signals();
     ds_runtime_owner();
     if (configure(stage->ctx, &err) < 0 ||
-        ds_loop_conf_load(&conf, stage->name, &err) < 0)
+        ds_loop_conf_load(&conf, stage->name, &err) < 0 ||
+        (conf.redis = ds_runtime_redis(&err)) == NULL)
         rc = ds_runtime_fail("cannot start", &err);
     else if (ds_loop_run(stage, &conf, &err) < 0)
         rc = ds_runtime_fail("loop failed", &err);
     else
         rc = 0;
+    ds_redis_free(conf.redis);
     cleanup(stage->ctx);
     ds_log_msg(DS_LOG_INFO, "exit %d", rc);
     return rc;

@@ -87,8 +87,14 @@ else
     t_fail "C05: a 404 is not retried as transient (at most a 3-try grace)" \
         "docsync.attempts=$attempts"
 fi
-assert_eq "C05: the dead-lettered document is never marked fetched" received \
+assert_eq "C05: the dead-lettered document is never marked fetched" 0 \
+    "$(redis_cmd HEXISTS "docsync:doc:$gone" fetched_at)"
+wait_until 10 doc_state_is "$gone" failed
+assert_eq "C05: the dead-lettered document is marked failed in Redis" failed \
     "$(doc_state "$gone")"
+assert_eq "C05: its timeline says who gave up and why" 1 \
+    "$(redis_cmd LRANGE "docsync:timeline:$gone" 0 -1 |
+       grep -c ':fetcher:failed:source_not_found$')"
 check_operator_view "C17: source_not_found record" "$gone"
 
 # The fetcher committed past the dead-lettered record, and the partition it
@@ -122,6 +128,9 @@ assert_eq "unmapped account: the stage is the mapper" mapper \
 assert_eq "unmapped account: it came from docsync.fetched" docsync.fetched \
     "$(record_header "$rec" __connect.errors.topic)"
 assert_eq "unmapped account: nothing is uploaded" 0 "$(uploads_of "$unmapped")"
+wait_until 10 doc_state_is "$unmapped" failed
+assert_eq "unmapped account: the document is marked failed" failed \
+    "$(doc_state "$unmapped")"
 check_operator_view "C17: unmapped_account record" "$unmapped"
 sha=$(sha256sum < "$E2E_ROOT/samples/image.jpg" | cut -d' ' -f1)
 if [ -f "$BLOB_DIR/${sha:0:2}/${sha:2:2}/$sha" ]; then
