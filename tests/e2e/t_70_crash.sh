@@ -16,16 +16,14 @@
 #     (docs/limits.md: a destination that ignores the key would get two.)
 #
 # Each restart waits for Kafka to give the dead consumer's partitions away
-# (its session timeout, about 45 s), so this file takes about 100 s.
+# (its session timeout, 10 s, and a rebalance), so this file takes about a
+# minute.
 #
-# C. (C19) the lease a dead uploader leaves behind outlives the uploader's
-#    retry window. With the stack's short HTTP_TIMEOUT_MS (lease 40 s) the
-#    redelivery after a crash (~45 s) happens to come after the lease
-#    expired; with the production defaults (lease HTTP_TIMEOUT_MS + 30 s =
-#    90 s, redelivery ~45 s, retries spent 15-30 s later) it comes before.
-#    C is that situation in small: a stale lease of 15 s against the stack's
-#    retry window of about 4-8 s. The document must still be synced once
-#    the lease expires.
+# C. (C19) a lease a dead uploader left behind must not get the document
+#    dead-lettered: the uploader that finds it held waits until it runs
+#    out (UPLOAD_LEASE_MS, 15 s, renewed only by a live uploader) and then
+#    uploads. C plants such a stale lease of 15 s, longer than the stack's
+#    retry backoff, and the document must still be synced once.
 
 UPLOADER_LOG=$E2E_ROOT/.run/logs/uploader.log
 SANDBOX_LOG=$E2E_ROOT/.run/logs/sandbox.log
