@@ -49,6 +49,10 @@
 
 enum { FX_REDIS = 1, FX_SANDBOX = 2 };
 
+/* A stage's configure and cleanup, as its main() calls them. */
+typedef int (*fx_configure_fn)(void *stage, ds_err *err);
+typedef void (*fx_cleanup_fn)(void *stage);
+
 typedef struct fx {
     int ready;               /* 1 once the servers asked for are up */
     char missing[128];       /* why the test must be skipped, or "" */
@@ -59,6 +63,10 @@ typedef struct fx {
     int sandbox_port;
     pid_t sandbox_pid;
     char sandbox_url[64];    /* "http://127.0.0.1:<port>" */
+    void *stage;             /* the stage under test, set up by */
+    fx_configure_fn configure;   /* fx_stage_start */
+    fx_cleanup_fn cleanup;
+    int configured;          /* stage holds what configure made */
 } fx;
 
 /* Milliseconds on the monotonic clock, for timing a handler. */
@@ -734,6 +742,76 @@ static inline json_t *fx_mapped_message(const fx *f, const char *template,
     json_object_set_new(msg, "md5", json_string(md5));
     json_object_set_new(msg, "size", json_integer((json_int_t)size));
     return msg;
+}
+
+/* (Re)configures the stage from the environment as its main would,
+ * cleaning up what an earlier configure made. Returns 0 or -1. */
+static inline int fx_stage_configure(fx *f)
+{
+    ds_err err;
+
+    if (f->configured)
+        f->cleanup(f->stage);
+    f->configured = 0;
+    ds_err_clear(&err);
+    if (f->configure(f->stage, &err) < 0) {
+        print_message("configure: %s: %s\n", err.reason, err.msg);
+        return -1;
+    }
+    f->configured = 1;
+    return 0;
+}
+
+/* A setup for a stage's tests: starts the servers in `what`, points the
+ * stages' environment at them, sets the NULL-terminated "NAME", "value"
+ * pairs of env, and configures the stage. Returns 0, also when the test
+ * will skip (f->ready is then 0), or -1 when something failed. */
+static inline int fx_stage_start(fx *f, int what, const char *const *env,
+                                 fx_configure_fn configure,
+                                 fx_cleanup_fn cleanup, void *stage)
+{
+    if (fx_start(f, what) < 0)
+        return -1;
+    f->stage = stage;
+    f->configure = configure;
+    f->cleanup = cleanup;
+    if (!f->ready)
+        return 0;
+    fx_stage_env(f);
+    for (; env != NULL && env[0] != NULL; env += 2)
+        setenv(env[0], env[1], 1);
+    return fx_stage_configure(f);
+}
+
+/* The teardown that goes with fx_stage_start. */
+static inline void fx_stage_stop(fx *f)
+{
+    if (f->configured)
+        f->cleanup(f->stage);
+    f->configured = 0;
+    fx_stop(f);
+}
+
+/* Runs the stage's handler on value as the loop would. */
+static inline int fx_handle(ds_handler_fn handle, void *stage, json_t *value,
+                            json_t **out, ds_err *err)
+{
+    ds_msg msg = fx_msg(value);
+
+    *out = NULL;
+    ds_err_clear(err);
+    return handle(stage, &msg, out, err);
+}
+
+/* Runs the stage's handler on the JSON message in the file at path. */
+static inline int fx_handle_file(ds_handler_fn handle, void *stage,
+                                 const char *path, json_t **out, ds_err *err)
+{
+    json_t *value = fx_load_json(path);
+    int rc = fx_handle(handle, stage, value, out, err);
+
+    json_decref(value);
+    return rc;
 }
 
 #endif

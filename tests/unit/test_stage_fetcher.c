@@ -25,46 +25,24 @@
 typedef struct suite {
     fx f;
     fetcher fetch;
-    int configured;
 } suite;
-
-/* Configures the fetcher from the environment as its main would. */
-static int configure_fetcher(suite *s)
-{
-    ds_err err;
-
-    ds_err_clear(&err);
-    if (configure(&s->fetch, &err) < 0) {
-        print_message("configure: %s: %s\n", err.reason, err.msg);
-        return -1;
-    }
-    s->configured = 1;
-    return 0;
-}
 
 /* A private Redis and sandbox, and the fetcher pointed at them. */
 static int setup(void **state)
 {
     suite *s = calloc(1, sizeof(*s));
 
-    if (s == NULL)
-        return -1;
     *state = s;
-    if (fx_start(&s->f, FX_REDIS | FX_SANDBOX) < 0)
-        return -1;
-    if (!s->f.ready)
-        return 0;
-    fx_stage_env(&s->f);
-    return configure_fetcher(s);
+    return s == NULL ? -1 : fx_stage_start(&s->f, FX_REDIS | FX_SANDBOX,
+                                           NULL, configure, cleanup,
+                                           &s->fetch);
 }
 
 static int teardown(void **state)
 {
     suite *s = *state;
 
-    if (s->configured)
-        cleanup(&s->fetch);
-    fx_stop(&s->f);
+    fx_stage_stop(&s->f);
     free(s);
     return 0;
 }
@@ -73,18 +51,9 @@ static int teardown(void **state)
 static int fetch(suite *s, const char *name, json_t **out, ds_err *err)
 {
     char path[256];
-    json_t *value;
-    ds_msg msg;
-    int rc;
 
     snprintf(path, sizeof(path), DATA "%s", name);
-    value = fx_load_json(path);
-    msg = fx_msg(value);
-    *out = NULL;
-    ds_err_clear(err);
-    rc = handle(&s->fetch, &msg, out, err);
-    json_decref(value);
-    return rc;
+    return fx_handle_file(handle, &s->fetch, path, out, err);
 }
 
 /* Asserts that the blob store holds no blob, and nothing half-written in
@@ -221,10 +190,8 @@ static void a_content_that_never_comes_times_out_within_the_bound(
     int rc;
 
     FX_REQUIRE(&s->f);
-    cleanup(&s->fetch);
-    s->configured = 0;
     setenv("HTTP_TIMEOUT_MS", "500", 1);
-    assert_int_equal(configure_fetcher(s), 0);
+    assert_int_equal(fx_stage_configure(&s->f), 0);
     fx_crm_add(&s->f, "doc_1", "acc_1", SAMPLE, "Offer");
     fx_fault(&s->f, "{\"route\":\"crm_content\",\"delayMs\":5000}");
 

@@ -29,34 +29,22 @@ typedef struct suite {
  * date format that is not the default, so that the test sees it applied. */
 static int setup(void **state)
 {
+    static const char *const env[] = {
+        "MAPPING_FILE", DATA "mapping.csv", "DEST_DATE_FORMAT", "%d.%m.%Y",
+        NULL,
+    };
     suite *s = calloc(1, sizeof(*s));
-    ds_err err;
 
-    if (s == NULL)
-        return -1;
     *state = s;
-    if (fx_start(&s->f, FX_REDIS) < 0)
-        return -1;
-    if (!s->f.ready)
-        return 0;
-    fx_stage_env(&s->f);
-    setenv("MAPPING_FILE", DATA "mapping.csv", 1);
-    setenv("DEST_DATE_FORMAT", "%d.%m.%Y", 1);
-    ds_err_clear(&err);
-    if (configure(&s->m, &err) < 0) {
-        print_message("configure: %s: %s\n", err.reason, err.msg);
-        return -1;
-    }
-    return 0;
+    return s == NULL ? -1 : fx_stage_start(&s->f, FX_REDIS, env, configure,
+                                           cleanup, &s->m);
 }
 
 static int teardown(void **state)
 {
     suite *s = *state;
 
-    if (s->f.ready)
-        cleanup(&s->m);
-    fx_stop(&s->f);
+    fx_stage_stop(&s->f);
     free(s);
     return 0;
 }
@@ -65,18 +53,9 @@ static int teardown(void **state)
 static int map(suite *s, const char *name, json_t **out, ds_err *err)
 {
     char path[256];
-    json_t *value;
-    ds_msg msg;
-    int rc;
 
     snprintf(path, sizeof(path), DATA "%s", name);
-    value = fx_load_json(path);
-    msg = fx_msg(value);
-    *out = NULL;
-    ds_err_clear(err);
-    rc = handle(&s->m, &msg, out, err);
-    json_decref(value);
-    return rc;
+    return fx_handle_file(handle, &s->m, path, out, err);
 }
 
 static void a_known_account_gets_its_transaction_notes_and_date(void **state)

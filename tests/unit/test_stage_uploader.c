@@ -26,39 +26,24 @@
 typedef struct suite {
     fx f;
     uploader up;
-    int configured;
 } suite;
 
 /* A private Redis and sandbox, and the uploader pointed at them. */
 static int setup(void **state)
 {
     suite *s = calloc(1, sizeof(*s));
-    ds_err err;
 
-    if (s == NULL)
-        return -1;
     *state = s;
-    if (fx_start(&s->f, FX_REDIS | FX_SANDBOX) < 0)
-        return -1;
-    if (!s->f.ready)
-        return 0;
-    fx_stage_env(&s->f);
-    ds_err_clear(&err);
-    if (configure(&s->up, &err) < 0) {
-        print_message("configure: %s: %s\n", err.reason, err.msg);
-        return -1;
-    }
-    s->configured = 1;
-    return 0;
+    return s == NULL ? -1 : fx_stage_start(&s->f, FX_REDIS | FX_SANDBOX,
+                                           NULL, configure, cleanup,
+                                           &s->up);
 }
 
 static int teardown(void **state)
 {
     suite *s = *state;
 
-    if (s->configured)
-        cleanup(&s->up);
-    fx_stop(&s->f);
+    fx_stage_stop(&s->f);
     free(s);
     return 0;
 }
@@ -66,11 +51,7 @@ static int teardown(void **state)
 /* Runs handle() on value. */
 static int upload(suite *s, json_t *value, json_t **out, ds_err *err)
 {
-    ds_msg msg = fx_msg(value);
-
-    *out = NULL;
-    ds_err_clear(err);
-    return handle(&s->up, &msg, out, err);
+    return fx_handle(handle, &s->up, value, out, err);
 }
 
 /* How many times the destination stored a copy of doc_id, from the

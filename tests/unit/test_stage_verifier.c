@@ -28,39 +28,24 @@
 typedef struct suite {
     fx f;
     verifier v;
-    int configured;
 } suite;
 
 /* A private Redis and sandbox, and the verifier pointed at them. */
 static int setup(void **state)
 {
     suite *s = calloc(1, sizeof(*s));
-    ds_err err;
 
-    if (s == NULL)
-        return -1;
     *state = s;
-    if (fx_start(&s->f, FX_REDIS | FX_SANDBOX) < 0)
-        return -1;
-    if (!s->f.ready)
-        return 0;
-    fx_stage_env(&s->f);
-    ds_err_clear(&err);
-    if (configure(&s->v, &err) < 0) {
-        print_message("configure: %s: %s\n", err.reason, err.msg);
-        return -1;
-    }
-    s->configured = 1;
-    return 0;
+    return s == NULL ? -1 : fx_stage_start(&s->f, FX_REDIS | FX_SANDBOX,
+                                           NULL, configure, cleanup,
+                                           &s->v);
 }
 
 static int teardown(void **state)
 {
     suite *s = *state;
 
-    if (s->configured)
-        cleanup(&s->v);
-    fx_stop(&s->f);
+    fx_stage_stop(&s->f);
     free(s);
     return 0;
 }
@@ -120,11 +105,7 @@ static void put_copy(const fx *f, json_t *msg, const char *path)
 /* Runs handle() on value. */
 static int verify(suite *s, json_t *value, json_t **out, ds_err *err)
 {
-    ds_msg msg = fx_msg(value);
-
-    *out = NULL;
-    ds_err_clear(err);
-    return handle(&s->v, &msg, out, err);
+    return fx_handle(handle, &s->v, value, out, err);
 }
 
 static void a_matching_copy_is_verified_and_its_blob_released(void **state)
