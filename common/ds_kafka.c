@@ -67,8 +67,8 @@ static void *poll_reports(void *arg)
     return NULL;
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name,
-                    const char *value, ds_err *err)
+int ds_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
+                      const char *value, ds_err *err)
 {
     char errstr[256];
 
@@ -94,7 +94,7 @@ int ds_kafka_conf_common(rd_kafka_conf_t *conf, ds_err *err)
 {
     rd_kafka_conf_set_log_cb(conf, on_log);
     /* A broker back from an outage is found within a second. */
-    return conf_set(conf, "reconnect.backoff.max.ms", "1000", err);
+    return ds_kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", err);
 }
 
 static void init_cond(pthread_cond_t *cond)
@@ -119,12 +119,12 @@ ds_producer *ds_producer_new(const char *brokers, const char *client_id,
     if (p == NULL || conf == NULL)
         goto fail;
     snprintf(timeout, sizeof(timeout), "%ld", delivery_timeout_ms);
-    if (conf_set(conf, "bootstrap.servers", brokers, err) < 0 ||
-        conf_set(conf, "client.id", client_id, err) < 0 ||
-        conf_set(conf, "enable.idempotence", "true", err) < 0 ||
-        conf_set(conf, "acks", "all", err) < 0 ||
-        conf_set(conf, "linger.ms", "2", err) < 0 ||
-        conf_set(conf, "message.timeout.ms", timeout, err) < 0 ||
+    if (ds_kafka_conf_set(conf, "bootstrap.servers", brokers, err) < 0 ||
+        ds_kafka_conf_set(conf, "client.id", client_id, err) < 0 ||
+        ds_kafka_conf_set(conf, "enable.idempotence", "true", err) < 0 ||
+        ds_kafka_conf_set(conf, "acks", "all", err) < 0 ||
+        ds_kafka_conf_set(conf, "linger.ms", "2", err) < 0 ||
+        ds_kafka_conf_set(conf, "message.timeout.ms", timeout, err) < 0 ||
         ds_kafka_conf_common(conf, err) < 0)
         goto fail;
     p->timeout_ms = delivery_timeout_ms;

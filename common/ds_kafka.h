@@ -44,6 +44,11 @@ int ds_producer_flush(ds_producer *p, long timeout_ms);
 /* Flushes with a bound of 10 s and frees p; accepts NULL. */
 void ds_producer_free(ds_producer *p);
 
+/* Sets one librdkafka property. Returns 0, or -1 (permanent "bad_config")
+ * naming the property. */
+int ds_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
+                      const char *value, ds_err *err);
+
 /* Sends librdkafka's own log lines through ds_log, so that every line a
  * process writes is JSON, and sets the reconnect bounds docsync wants. */
 int ds_kafka_conf_common(rd_kafka_conf_t *conf, ds_err *err);

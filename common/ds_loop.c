@@ -139,18 +139,6 @@ int ds_loop_conf_load(ds_loop_conf *conf, const char *stage, ds_err *err)
     return 0;
 }
 
-static int conf_set(rd_kafka_conf_t *c, const char *name, const char *value,
-                    ds_err *err)
-{
-    char errstr[256];
-
-    if (rd_kafka_conf_set(c, name, value, errstr, sizeof(errstr)) !=
-        RD_KAFKA_CONF_OK)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_config",
-                          "kafka %s: %s", name, errstr);
-    return 0;
-}
-
 /* Makes the consumer. Offsets are stored by hand after each record's output
  * is delivered, and the stored offsets are committed in the background. */
 static rd_kafka_t *consumer_new(const ds_stage *stage,
@@ -162,18 +150,19 @@ static rd_kafka_t *consumer_new(const ds_stage *stage,
     char errstr[256], poll_ms[32];
 
     snprintf(poll_ms, sizeof(poll_ms), "%ld", conf->max_poll_interval_ms);
-    if (conf_set(c, "bootstrap.servers", conf->brokers, err) < 0 ||
-        conf_set(c, "group.id", conf->group, err) < 0 ||
-        conf_set(c, "client.id", stage->name, err) < 0 ||
-        conf_set(c, "enable.auto.offset.store", "false", err) < 0 ||
-        conf_set(c, "enable.auto.commit", "true", err) < 0 ||
-        conf_set(c, "auto.commit.interval.ms", "1000", err) < 0 ||
-        conf_set(c, "auto.offset.reset", "earliest", err) < 0 ||
-        conf_set(c, "enable.partition.eof", "false", err) < 0 ||
-        conf_set(c, "max.poll.interval.ms", poll_ms, err) < 0 ||
+    if (ds_kafka_conf_set(c, "bootstrap.servers", conf->brokers, err) < 0 ||
+        ds_kafka_conf_set(c, "group.id", conf->group, err) < 0 ||
+        ds_kafka_conf_set(c, "client.id", stage->name, err) < 0 ||
+        ds_kafka_conf_set(c, "enable.auto.offset.store", "false",
+                          err) < 0 ||
+        ds_kafka_conf_set(c, "enable.auto.commit", "true", err) < 0 ||
+        ds_kafka_conf_set(c, "auto.commit.interval.ms", "1000", err) < 0 ||
+        ds_kafka_conf_set(c, "auto.offset.reset", "earliest", err) < 0 ||
+        ds_kafka_conf_set(c, "enable.partition.eof", "false", err) < 0 ||
+        ds_kafka_conf_set(c, "max.poll.interval.ms", poll_ms, err) < 0 ||
         /* A crashed replica's partitions move on within seconds. */
-        conf_set(c, "session.timeout.ms", "10000", err) < 0 ||
-        conf_set(c, "heartbeat.interval.ms", "3000", err) < 0 ||
+        ds_kafka_conf_set(c, "session.timeout.ms", "10000", err) < 0 ||
+        ds_kafka_conf_set(c, "heartbeat.interval.ms", "3000", err) < 0 ||
         ds_kafka_conf_common(c, err) < 0) {
         rd_kafka_conf_destroy(c);
         return NULL;
