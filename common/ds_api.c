@@ -22,7 +22,7 @@ int ds_api_init(ds_api *api, const char *url_var, const char *url_default,
         return -1;
     api->http = ds_http_new();
     if (api->http == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory",
+        return ds_err_set(err, "out_of_memory",
                           "HTTP client");
     return 0;
 }
@@ -42,7 +42,7 @@ int ds_api_prepare(const ds_api *api, ds_http_req *req, const char *method,
     int n = snprintf(url, cap, "%s%s", api->base_url, path);
 
     if (n < 0 || (size_t)n >= cap)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_config",
+        return ds_err_set(err, "bad_config",
                           "URL longer than %zu bytes", cap);
     req->method = method;
     req->url = url;
@@ -69,7 +69,7 @@ json_t *ds_api_get_json(ds_api *api, const char *path, ds_err *err)
         if (!json_is_object(body)) {
             json_decref(body);
             body = NULL;
-            ds_err_set(err, DS_CLASS_PERMANENT, "bad_response",
+            ds_err_set(err, "bad_response",
                        "%s did not answer a JSON object", path);
         }
     }

@@ -137,23 +137,23 @@ ds_blob_writer *ds_blob_writer_new(const char *root, ds_err *err)
         w->digest = ds_digest_new();
     }
     if (w == NULL || w->root == NULL || w->digest == NULL) {
-        ds_err_set(err, DS_CLASS_TRANSIENT, "blob_oom", "out of memory");
+        ds_err_set(err, "blob_oom", "out of memory");
         goto fail;
     }
 
     if ((size_t)snprintf(tmp_dir, sizeof(tmp_dir), "%s/tmp", root)
         >= sizeof(tmp_dir)) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "blob_io", "blob root too long");
+        ds_err_set(err, "blob_io", "blob root too long");
         goto fail;
     }
     if (mkdir_p(tmp_dir) != 0) {
-        ds_err_set(err, DS_CLASS_TRANSIENT, "blob_io", "mkdir %s: %s",
+        ds_err_set(err, "blob_io", "mkdir %s: %s",
                    tmp_dir, strerror(errno));
         goto fail;
     }
     w->fd = open_tmp(w);
     if (w->fd < 0) {
-        ds_err_set(err, DS_CLASS_TRANSIENT, "blob_io", "open %s: %s",
+        ds_err_set(err, "blob_io", "open %s: %s",
                    w->tmp_path, strerror(errno));
         goto fail;
     }
@@ -175,17 +175,17 @@ int ds_blob_write(ds_blob_writer *w, const void *buf, size_t n, ds_err *err)
     ssize_t done;
 
     if (w->fd < 0 || w->committed)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "blob_state",
+        return ds_err_set(err, "blob_state",
                           "write to a closed blob");
     if (ds_digest_update(w->digest, buf, n) != 0)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "blob_digest",
+        return ds_err_set(err, "blob_digest",
                           "digest update failed");
     while (n > 0) {
         done = write(w->fd, p, n);
         if (done < 0 && errno == EINTR)
             continue;
         if (done < 0)
-            return ds_err_set(err, DS_CLASS_TRANSIENT, "blob_io",
+            return ds_err_set(err, "blob_io",
                               "write %s: %s", w->tmp_path, strerror(errno));
         p += done;
         n -= (size_t)done;
@@ -228,7 +228,7 @@ int ds_blob_commit(ds_blob_writer *w, char sha256[DS_SHA256_HEX_LEN + 1],
     int rc;
 
     if (w->fd < 0 || w->committed)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "blob_state",
+        return ds_err_set(err, "blob_state",
                           "commit of a closed blob");
 
     /* The bytes must be on disk before the name that promises them. */
@@ -237,17 +237,17 @@ int ds_blob_commit(ds_blob_writer *w, char sha256[DS_SHA256_HEX_LEN + 1],
         rc = -1;
     w->fd = -1;
     if (rc != 0)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "blob_io", "sync %s: %s",
+        return ds_err_set(err, "blob_io", "sync %s: %s",
                           w->tmp_path, strerror(errno));
 
     if (ds_digest_final(w->digest, sha256, md5, size) != 0)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "blob_digest",
+        return ds_err_set(err, "blob_digest",
                           "digest final failed");
     if (ds_blob_path(w->root, sha256, path, sizeof(path)) != 0)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "blob_io",
+        return ds_err_set(err, "blob_io",
                           "blob path too long under %s", w->root);
     if (publish(w, path, *size) != 0)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "blob_io",
+        return ds_err_set(err, "blob_io",
                           "publish %s: %s", path, strerror(errno));
     w->committed = 1;
     return 0;
@@ -282,16 +282,16 @@ FILE *ds_blob_open(const char *root, const char *sha256, ds_err *err)
     FILE *f;
 
     if (ds_blob_path(root, sha256, path, sizeof(path)) != 0) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "blob_bad_ref",
+        ds_err_set(err, "blob_bad_ref",
                    "not a blob reference");
         return NULL;
     }
     f = fopen(path, "rbe");
     if (f == NULL && errno == ENOENT)
-        ds_err_set(err, DS_CLASS_PERMANENT, "blob_missing", "no blob %s",
+        ds_err_set(err, "blob_missing", "no blob %s",
                    sha256);
     else if (f == NULL)
-        ds_err_set(err, DS_CLASS_TRANSIENT, "blob_io", "open %s: %s", path,
+        ds_err_set(err, "blob_io", "open %s: %s", path,
                    strerror(errno));
     return f;
 }
@@ -305,10 +305,10 @@ int ds_blob_remove(const char *root, const char *sha256, ds_err *err)
     char path[PATH_MAX];
 
     if (ds_blob_path(root, sha256, path, sizeof(path)) != 0)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "blob_bad_ref",
+        return ds_err_set(err, "blob_bad_ref",
                           "not a blob reference");
     if (unlink(path) != 0 && errno != ENOENT)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "blob_io",
+        return ds_err_set(err, "blob_io",
                           "unlink %s: %s", path, strerror(errno));
     return 0;
 }

@@ -25,7 +25,7 @@ static int lock_blob(ds_redis *r, const char *lease, const char *owner,
             return 0;
         nanosleep(&(struct timespec){0, LEASE_WAIT_NS}, NULL);
     }
-    return ds_err_set(err, DS_CLASS_TRANSIENT, "blob_busy",
+    return ds_err_set(err, "blob_busy",
                       "blob lease not available");
 }
 
@@ -48,7 +48,7 @@ static long long change_holders(ds_redis *r, const char *sha256,
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
         n = reply->integer;
     else
-        ds_err_set(err, DS_CLASS_TRANSIENT, "redis_error", "blob holders");
+        ds_err_set(err, "redis_error", "blob holders");
     if (reply != NULL)
         freeReplyObject(reply);
     return n;
@@ -68,7 +68,7 @@ int ds_blobref_hold(ds_redis *r, const char *root, const char *sha256,
         rc = -1;
     else if (ds_blob_path(root, sha256, path, sizeof(path)) < 0 ||
              stat(path, &st) < 0)
-        rc = ds_err_set(err, DS_CLASS_TRANSIENT, "blob_race",
+        rc = ds_err_set(err, "blob_race",
                         "blob removed while being stored; fetching again");
     ds_lease_release(r, lease, owner, err);
     return rc;

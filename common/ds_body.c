@@ -45,7 +45,7 @@ ds_body *ds_body_new(const json_t *fields, const char *content_key, FILE *fp,
         goto oom;
     json_len = strlen(json);
     if (json_len < 2 || json[json_len - 1] != '}') {
-        ds_err_set(err, DS_CLASS_PERMANENT, "bad_body",
+        ds_err_set(err, "bad_body",
                    "upload fields are not a JSON object");
         goto fail;
     }
@@ -65,7 +65,7 @@ ds_body *ds_body_new(const json_t *fields, const char *content_key, FILE *fp,
     return b;
 
 oom:
-    ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory", "upload body");
+    ds_err_set(err, "out_of_memory", "upload body");
 fail:
     free(json);
     free(key);

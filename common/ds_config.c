@@ -54,7 +54,7 @@ int ds_env_long(const char *name, long fallback, long *out, ds_err *err)
     return 0;
 
 invalid:
-    return ds_err_set(err, DS_CLASS_PERMANENT, "config_invalid",
+    return ds_err_set(err, "config_invalid",
                       "%s must be a whole number, got \"%.40s\"", name, v);
 }
 
@@ -78,32 +78,32 @@ static char *read_secret_file(const char *var, const char *path,
     FILE *f = fopen(path, "rb");
 
     if (f == NULL) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "config_unreadable",
+        ds_err_set(err, "config_unreadable",
                    "%s: cannot open %s: %s", var, path, strerror(errno));
         goto out;
     }
     buf = malloc(SECRET_FILE_MAX + 1);
     if (buf == NULL) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory",
+        ds_err_set(err, "out_of_memory",
                    "%s: out of memory", var);
         goto out;
     }
 
     len = fread(buf, 1, SECRET_FILE_MAX + 1, f);
     if (ferror(f)) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "config_unreadable",
+        ds_err_set(err, "config_unreadable",
                    "%s: cannot read %s: %s", var, path, strerror(errno));
         goto out;
     }
     if (len > SECRET_FILE_MAX) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "config_invalid",
+        ds_err_set(err, "config_invalid",
                    "%s: %s is larger than %d bytes", var, path,
                    SECRET_FILE_MAX);
         goto out;
     }
     /* A NUL inside would silently shorten the key to its first part. */
     if (memchr(buf, '\0', len) != NULL) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "config_invalid",
+        ds_err_set(err, "config_invalid",
                    "%s: %s holds a NUL byte", var, path);
         goto out;
     }
@@ -137,7 +137,7 @@ char *ds_env_secret(const char *name, ds_err *err)
     size_t len;
 
     if (strlen(name) > ENV_NAME_MAX) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "config_invalid",
+        ds_err_set(err, "config_invalid",
                    "secret name too long: %.40s...", name);
         return NULL;
     }
@@ -150,10 +150,10 @@ char *ds_env_secret(const char *name, ds_err *err)
     } else if (value != NULL) {
         secret = strdup(value);
         if (secret == NULL)
-            ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory",
+            ds_err_set(err, "out_of_memory",
                        "%s: out of memory", name);
     } else {
-        ds_err_set(err, DS_CLASS_PERMANENT, "config_missing",
+        ds_err_set(err, "config_missing",
                    "%s or %s must be set", name, file_var);
     }
     if (secret == NULL)
@@ -163,7 +163,7 @@ char *ds_env_secret(const char *name, ds_err *err)
     strip_newlines(secret, &len);
     if (len == 0) {
         free(secret);
-        ds_err_set(err, DS_CLASS_PERMANENT, "config_invalid",
+        ds_err_set(err, "config_invalid",
                    "%s is empty", path != NULL ? file_var : name);
         return NULL;
     }

@@ -4,22 +4,23 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ds_reason.h"
+
 void ds_err_clear(ds_err *err)
 {
     memset(err, 0, sizeof(*err));
     err->retry_after_ms = -1;
 }
 
-static void err_vfill(ds_err *err, ds_class klass, const char *reason,
-                      const char *fmt, va_list ap)
+static void err_vfill(ds_err *err, const char *reason, const char *fmt,
+                      va_list ap)
 {
-    err->klass = klass;
+    err->klass = ds_reason_class(reason);
     snprintf(err->reason, sizeof(err->reason), "%s", reason);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }
 
-int ds_err_set(ds_err *err, ds_class klass, const char *reason,
-               const char *fmt, ...)
+int ds_err_set(ds_err *err, const char *reason, const char *fmt, ...)
 {
     va_list ap;
 
@@ -27,20 +28,19 @@ int ds_err_set(ds_err *err, ds_class klass, const char *reason,
     if (err == NULL || err->klass != DS_CLASS_NONE)
         return -1;
     va_start(ap, fmt);
-    err_vfill(err, klass, reason, fmt, ap);
+    err_vfill(err, reason, fmt, ap);
     va_end(ap);
     return -1;
 }
 
-int ds_err_reset(ds_err *err, ds_class klass, const char *reason,
-                 const char *fmt, ...)
+int ds_err_reset(ds_err *err, const char *reason, const char *fmt, ...)
 {
     va_list ap;
 
     if (err == NULL)
         return -1;
     va_start(ap, fmt);
-    err_vfill(err, klass, reason, fmt, ap);
+    err_vfill(err, reason, fmt, ap);
     va_end(ap);
     return -1;
 }

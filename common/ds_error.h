@@ -28,15 +28,16 @@ typedef struct ds_err {
 /* Resets err to "no error". */
 void ds_err_clear(ds_err *err);
 
-/* Sets class, reason and message unless err already holds an error.
- * Always returns -1 so that callers can write `return ds_err_set(...)`. */
-int ds_err_set(ds_err *err, ds_class klass, const char *reason,
-               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Sets reason and message unless err already holds an error; the class
+ * comes from the reason (ds_reason.h, the one table of reasons). Always
+ * returns -1 so that callers can write `return ds_err_set(...)`. */
+int ds_err_set(ds_err *err, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Like ds_err_set, but replaces whatever err held. Used where a caller knows
  * better than the callee what the failure means (a 404 that is a deletion). */
-int ds_err_reset(ds_err *err, ds_class klass, const char *reason,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int ds_err_reset(ds_err *err, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Class of an HTTP status: 408, 425, 429 and 5xx are transient, every other
  * status of 400 or more is permanent, anything below 400 is DS_CLASS_NONE. */

@@ -164,12 +164,12 @@ static void url_for_msg(const char *url, char *out, size_t cap)
 
 /* Sets err (first error wins) and, when this call set it, the HTTP status
  * and the server's Retry-After. Always returns -1. */
-static int call_fail(http_call *c, ds_err *err, ds_class klass,
-                     const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static int call_fail(http_call *c, ds_err *err, const char *reason,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static int call_fail(http_call *c, ds_err *err, ds_class klass,
-                     const char *reason, const char *fmt, ...)
+static int call_fail(http_call *c, ds_err *err, const char *reason,
+                     const char *fmt, ...)
 {
     char detail[160];
     char url[96];
@@ -187,7 +187,7 @@ static int call_fail(http_call *c, ds_err *err, ds_class klass,
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     url_for_msg(c->req->url ? c->req->url : "", url, sizeof(url));
-    ds_err_set(err, klass, reason, "%s %s: %s",
+    ds_err_set(err, reason, "%s %s: %s",
                c->req->method ? c->req->method : "GET", url, detail);
     err->http_status = c->resp->status;
     if (c->resp->status >= 400)
@@ -337,7 +337,7 @@ static struct curl_slist *build_headers(http_call *c, ds_err *err)
     for (hdr = c->req->headers; hdr != NULL && *hdr != NULL; hdr++) {
         /* A CR or LF would let a value inject headers or a request. */
         if (strpbrk(*hdr, "\r\n") != NULL) {
-            call_fail(c, err, DS_CLASS_PERMANENT, "http_bad_header",
+            call_fail(c, err, "http_bad_header",
                       "request header %d holds a line break",
                       (int)(hdr - c->req->headers));
             goto fail;
@@ -353,7 +353,7 @@ static struct curl_slist *build_headers(http_call *c, ds_err *err)
 
 fail:
     /* Out of memory, unless a bad header was reported first. */
-    call_fail(c, err, DS_CLASS_TRANSIENT, "http_oom", "out of memory");
+    call_fail(c, err, "http_oom", "out of memory");
     curl_slist_free_all(list);
     return NULL;
 }
@@ -485,29 +485,29 @@ static int classify(ds_http *h, http_call *c, CURLcode rc, ds_err *err)
     c->resp->status = (int)status;
 
     if (c->sink_failed)
-        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_sink",
+        return call_fail(c, err, "http_sink",
                          "the body sink failed");
     if (c->progress_aborted)
-        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_aborted",
+        return call_fail(c, err, "http_aborted",
                          "the progress hook stopped the transfer");
     if (c->body_too_large)
-        return call_fail(c, err, DS_CLASS_PERMANENT, "http_body_too_large",
+        return call_fail(c, err, "http_body_too_large",
                          "response body over %zu bytes", c->cap);
     if (c->out_of_memory)
-        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_oom",
+        return call_fail(c, err, "http_oom",
                          "out of memory keeping the body");
     if (c->read_failed)
-        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_read",
+        return call_fail(c, err, "http_read",
                          "the body reader failed");
     if (c->read_bad_size)
-        return call_fail(c, err, DS_CLASS_PERMANENT, "http_body_size",
+        return call_fail(c, err, "http_body_size",
                          "body stream does not hold %lld bytes",
                          (long long)c->req->body_size);
     if (rc == CURLE_OPERATION_TIMEDOUT)
-        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_timeout", "%s",
+        return call_fail(c, err, "http_timeout", "%s",
                          why);
     if (rc != CURLE_OK)
-        return call_fail(c, err, DS_CLASS_TRANSIENT, "http_transport", "%s",
+        return call_fail(c, err, "http_transport", "%s",
                          why);
 
     if (status >= 200 && status < 300)
@@ -517,12 +517,12 @@ static int classify(ds_http *h, http_call *c, CURLcode rc, ds_err *err)
 
         snprintf(reason, sizeof(reason), "http_%ld", status);
         error_snippet(c->resp, said, sizeof(said));
-        return call_fail(c, err, ds_class_for_http((int)status), reason,
+        return call_fail(c, err, reason,
                          "HTTP %ld%s%s", status, said[0] ? ": " : "", said);
     }
     /* Redirects are not followed: they would carry our credentials to
      * wherever the server points. */
-    return call_fail(c, err, DS_CLASS_PERMANENT, "http_unexpected",
+    return call_fail(c, err, "http_unexpected",
                      "HTTP %ld is not handled", status);
 }
 
@@ -549,12 +549,12 @@ int ds_http_do(ds_http *h, const ds_http_req *req, ds_http_resp *resp,
     c.err_was_set = err != NULL && err->klass != DS_CLASS_NONE;
 
     if (req->url == NULL) {
-        call_fail(&c, err, DS_CLASS_PERMANENT, "http_bad_request",
+        call_fail(&c, err, "http_bad_request",
                   "no URL");
         goto done;
     }
     if (req->read != NULL && req->body_size < 0) {
-        call_fail(&c, err, DS_CLASS_PERMANENT, "http_body_size",
+        call_fail(&c, err, "http_body_size",
                   "a streamed body needs its size");
         goto done;
     }
@@ -565,7 +565,7 @@ int ds_http_do(ds_http *h, const ds_http_req *req, ds_http_resp *resp,
     /* A stream already read by an earlier attempt starts over. */
     if (req->read != NULL && req->rewind != NULL
         && req->rewind(req->read_ud) != 0) {
-        call_fail(&c, err, DS_CLASS_TRANSIENT, "http_read",
+        call_fail(&c, err, "http_read",
                   "the body could not be rewound");
         goto done;
     }

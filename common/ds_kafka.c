@@ -74,7 +74,7 @@ int ds_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
 
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) !=
         RD_KAFKA_CONF_OK)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_config",
+        return ds_err_set(err, "bad_config",
                           "kafka %s: %s", name, errstr);
     return 0;
 }
@@ -135,7 +135,7 @@ ds_producer *ds_producer_new(const char *brokers, const char *client_id,
     init_cond(&p->delivered);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (p->rk == NULL) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "bad_config", "kafka: %s",
+        ds_err_set(err, "bad_config", "kafka: %s",
                    errstr);
         goto fail_locks;
     }
@@ -143,7 +143,7 @@ ds_producer *ds_producer_new(const char *brokers, const char *client_id,
     p->running = 1;
     if (pthread_create(&p->poller, NULL, poll_reports, p) != 0) {
         rd_kafka_destroy(p->rk);
-        ds_err_set(err, DS_CLASS_TRANSIENT, "no_thread", "cannot start "
+        ds_err_set(err, "no_thread", "cannot start "
                    "the delivery report thread");
         goto fail_locks;
     }
@@ -156,7 +156,7 @@ fail:
     if (conf != NULL)
         rd_kafka_conf_destroy(conf);
     free(p);
-    ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory", "producer");
+    ds_err_set(err, "out_of_memory", "producer");
     return NULL;
 }
 
@@ -206,7 +206,7 @@ int ds_produce_sync(ds_producer *p, const char *topic, const void *key,
     rd_kafka_resp_err_t rc, result;
 
     if (pd == NULL)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory",
+        return ds_err_set(err, "out_of_memory",
                           "produce");
     hdrs = headers_new(headers, nheaders);
     rc = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
@@ -220,18 +220,18 @@ int ds_produce_sync(ds_producer *p, const char *topic, const void *key,
         if (hdrs != NULL)
             rd_kafka_headers_destroy(hdrs);
         free(pd);
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "kafka_produce",
+        return ds_err_set(err, "kafka_produce",
                           "produce to %s: %s", topic, rd_kafka_err2str(rc));
     }
 
     if (!wait_report(p, pd))
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "kafka_delivery",
+        return ds_err_set(err, "kafka_delivery",
                           "no delivery report from %s within %ld ms", topic,
                           p->timeout_ms + REPORT_MARGIN_MS);
     result = pd->result;
     free(pd);
     if (result != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "kafka_delivery",
+        return ds_err_set(err, "kafka_delivery",
                           "delivery to %s failed: %s", topic,
                           rd_kafka_err2str(result));
     return 0;

@@ -134,7 +134,7 @@ int ds_loop_conf_load(ds_loop_conf *conf, const char *stage, ds_err *err)
                     &conf->max_poll_interval_ms, err) < 0)
         return -1;
     if (conf->max_attempts < 1)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_config",
+        return ds_err_set(err, "bad_config",
                           "MAX_ATTEMPTS must be at least 1");
     return 0;
 }
@@ -170,7 +170,7 @@ static rd_kafka_t *consumer_new(const ds_stage *stage,
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
     if (rk == NULL) {
         rd_kafka_conf_destroy(c);
-        ds_err_set(err, DS_CLASS_PERMANENT, "bad_config", "kafka: %s",
+        ds_err_set(err, "bad_config", "kafka: %s",
                    errstr);
         return NULL;
     }
@@ -182,7 +182,7 @@ static rd_kafka_t *consumer_new(const ds_stage *stage,
     if (rd_kafka_subscribe(rk, topics) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_topic_partition_list_destroy(topics);
         rd_kafka_destroy(rk);
-        ds_err_set(err, DS_CLASS_TRANSIENT, "kafka_subscribe",
+        ds_err_set(err, "kafka_subscribe",
                    "cannot subscribe to %s", stage->in_topic);
         return NULL;
     }
@@ -377,7 +377,7 @@ static int process(loop *lp, record *rec)
         ds_err err;
 
         ds_err_clear(&err);
-        ds_err_set(&err, DS_CLASS_PERMANENT, "bad_message",
+        ds_err_set(&err, "bad_message",
                    "value is not a JSON object");
         rec->first_failure_ms = rec->last_failure_ms = now_ms();
         log_result(rec, "FAILED", 0, 1, &err);

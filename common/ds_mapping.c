@@ -19,14 +19,14 @@ static int add_pair(ds_mapping *m, const char *account, const char *txn,
                                                          account));
 
     if (account[0] == '\0' || txn[0] == '\0')
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_mapping",
+        return ds_err_set(err, "bad_mapping",
                           "%s: empty accountId or transactionId", where);
     if (have != NULL && strcmp(have, txn) != 0)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "ambiguous_mapping",
+        return ds_err_set(err, "ambiguous_mapping",
                           "%s: account %s maps to both %s and %s", where,
                           account, have, txn);
     if (json_object_set_new(m->table, account, json_string(txn)) < 0)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_mapping",
+        return ds_err_set(err, "bad_mapping",
                           "%s: not valid UTF-8", where);
     return 0;
 }
@@ -57,7 +57,7 @@ static int load_csv(ds_mapping *m, FILE *fp, const char *path, ds_err *err)
             continue;
         comma = strchr(s, ',');
         if (comma == NULL || strchr(comma + 1, ',') != NULL)
-            return ds_err_set(err, DS_CLASS_PERMANENT, "bad_mapping",
+            return ds_err_set(err, "bad_mapping",
                               "%s: expected accountId,transactionId", where);
         *comma = '\0';
         /* The header line names the columns; it maps nothing. */
@@ -78,7 +78,7 @@ static int load_json(ds_mapping *m, const char *path, ds_err *err)
     int rc = 0;
 
     if (root == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_mapping",
+        return ds_err_set(err, "bad_mapping",
                           "%s:%d: %s", path, jerr.line, jerr.text);
     list = json_object_get(root, "mappings");
     if (json_is_array(list)) {
@@ -89,7 +89,7 @@ static int load_json(ds_mapping *m, const char *path, ds_err *err)
                 json_object_get(v, "transactionId"));
 
             if (a == NULL || t == NULL) {
-                rc = ds_err_set(err, DS_CLASS_PERMANENT, "bad_mapping",
+                rc = ds_err_set(err, "bad_mapping",
                                 "%s: mappings[%zu] needs accountId and "
                                 "transactionId strings", path, i);
                 break;
@@ -100,7 +100,7 @@ static int load_json(ds_mapping *m, const char *path, ds_err *err)
     } else if (json_is_object(root)) {
         json_object_foreach(root, key, v) {
             if (!json_is_string(v)) {
-                rc = ds_err_set(err, DS_CLASS_PERMANENT, "bad_mapping",
+                rc = ds_err_set(err, "bad_mapping",
                                 "%s: value of %s is not a string", path,
                                 key);
                 break;
@@ -109,7 +109,7 @@ static int load_json(ds_mapping *m, const char *path, ds_err *err)
                 break;
         }
     } else {
-        rc = ds_err_set(err, DS_CLASS_PERMANENT, "bad_mapping",
+        rc = ds_err_set(err, "bad_mapping",
                         "%s: expected a JSON object", path);
     }
     json_decref(root);
@@ -124,12 +124,12 @@ ds_mapping *ds_mapping_load(const char *path, ds_err *err)
 
     if (m == NULL || (m->table = json_object()) == NULL) {
         free(m);
-        ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory", "mapping");
+        ds_err_set(err, "out_of_memory", "mapping");
         return NULL;
     }
     fp = fopen(path, "r");
     if (fp == NULL) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "bad_mapping",
+        ds_err_set(err, "bad_mapping",
                    "cannot open %s", path);
         ds_mapping_free(m);
         return NULL;

@@ -164,7 +164,7 @@ static redisReply *run_with_retry(ds_redis *r, const char *cmd, size_t len,
         sleep_ms(backoff);
         backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
     }
-    ds_err_set(err, DS_CLASS_TRANSIENT, "redis_unavailable",
+    ds_err_set(err, "redis_unavailable",
                "redis %s:%d: %s (%d tries in %lld ms)", r->host, r->port,
                r->why, tries, now_ms() - start);
     return NULL;
@@ -174,10 +174,10 @@ static redisReply *run_with_retry(ds_redis *r, const char *cmd, size_t len,
 static redisReply *format_failed(int rc, ds_err *err)
 {
     if (rc == -1)
-        ds_err_set(err, DS_CLASS_TRANSIENT, "redis_oom",
+        ds_err_set(err, "redis_oom",
                    "out of memory formatting a command");
     else
-        ds_err_set(err, DS_CLASS_PERMANENT, "redis_bad_command",
+        ds_err_set(err, "redis_bad_command",
                    "invalid command format");
     return NULL;
 }

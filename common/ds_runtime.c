@@ -60,7 +60,7 @@ ds_redis *ds_runtime_redis(ds_err *err)
         return NULL;
     r = ds_redis_new(host, (int)port, timeout);
     if (r == NULL)
-        ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory", "redis handle");
+        ds_err_set(err, "out_of_memory", "redis handle");
     return r;
 }
 
@@ -89,7 +89,7 @@ char *ds_runtime_key_header(const char *header_var, const char *fallback_name,
         return NULL;
     if (asprintf(&line, "%s: %s", name, secret) < 0) {
         line = NULL;
-        ds_err_set(err, DS_CLASS_PERMANENT, "out_of_memory", "key header");
+        ds_err_set(err, "out_of_memory", "key header");
     }
     /* Wipe the copy so the secret lives in one place only. */
     memset(secret, 0, strlen(secret));

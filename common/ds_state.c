@@ -54,7 +54,7 @@ static int expect_ok(redisReply *reply, ds_err *err, const char *what)
     if (reply == NULL)
         return -1;
     if (reply->type == REDIS_REPLY_ERROR)
-        rc = ds_err_set(err, DS_CLASS_TRANSIENT, "redis_error", "%s: %s",
+        rc = ds_err_set(err, "redis_error", "%s: %s",
                         what, reply->str);
     freeReplyObject(reply);
     return rc;
@@ -98,12 +98,12 @@ int ds_state_get(ds_redis *r, const char *doc_id, const char *field,
         *out = strdup(reply->str);
         if (*out == NULL) {
             freeReplyObject(reply);
-            return ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory",
+            return ds_err_set(err, "out_of_memory",
                               "HGET");
         }
     } else if (reply->type != REDIS_REPLY_NIL) {
         freeReplyObject(reply);
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "redis_error",
+        return ds_err_set(err, "redis_error",
                           "HGET: unexpected reply");
     }
     freeReplyObject(reply);
@@ -121,7 +121,7 @@ int ds_dedupe_claim(ds_redis *r, const char *key, long ttl_ms,
         return -1;
     if (reply->type != REDIS_REPLY_STRING) {
         freeReplyObject(reply);
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "redis_error",
+        return ds_err_set(err, "redis_error",
                           "dedupe claim: unexpected reply");
     }
     *state = strcmp(reply->str, "new") == 0 ? DS_EVENT_NEW :
@@ -155,7 +155,7 @@ int ds_lease_take(ds_redis *r, const char *name, const char *owner,
         return -1;
     if (reply->type != REDIS_REPLY_INTEGER) {
         freeReplyObject(reply);
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "redis_error",
+        return ds_err_set(err, "redis_error",
                           "lease take: unexpected reply");
     }
     *taken = reply->integer == 1;

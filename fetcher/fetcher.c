@@ -41,7 +41,7 @@ static const ds_program PROGRAM = {
 static void classify_crm_error(ds_err *err)
 {
     if (err->http_status == 404)
-        ds_err_reset(err, DS_CLASS_PERMANENT, "source_not_found",
+        ds_err_reset(err, "source_not_found",
                      "the CRM has no such document (404)");
 }
 
@@ -133,7 +133,7 @@ static int size_mismatch(const json_t *meta, uint64_t got, ds_err *err)
     if (!json_is_integer(want) ||
         (uint64_t)json_integer_value(want) == got)
         return 0;
-    ds_err_set(err, DS_CLASS_TRANSIENT, "source_size_mismatch",
+    ds_err_set(err, "source_size_mismatch",
                "the CRM announced %lld bytes but sent %llu",
                (long long)json_integer_value(want), (unsigned long long)got);
     return 1;
@@ -149,7 +149,7 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     json_t *meta;
 
     if (!ds_doc_id_valid(doc_id))
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+        return ds_err_set(err, "bad_message",
                           "documentId missing or not plain");
     meta = get_metadata(f, doc_id, err);
     if (meta == NULL)
@@ -173,7 +173,7 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     *out = fetched_message(in, meta, sha256, md5, size);
     json_decref(meta);
     if (*out == NULL)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory", "json");
+        return ds_err_set(err, "out_of_memory", "json");
     return ds_state_mark(f->redis, doc_id, "fetcher", "fetched", sha256,
                          err);
 }

@@ -515,10 +515,10 @@ static int configure(ingest *in, ds_err *err)
                     err) < 0)
         return -1;
     if (in->port < 1 || in->port > 65535)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_config",
+        return ds_err_set(err, "bad_config",
                           "INGEST_PORT must be 1 to 65535");
     if (in->max_body < 1 || in->delivery_ms < 1)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_config",
+        return ds_err_set(err, "bad_config",
                           "WEBHOOK_MAX_BODY and INGEST_DELIVERY_TIMEOUT_MS "
                           "must be positive");
     in->secret = ds_env_secret("WEBHOOK_SECRET", err);

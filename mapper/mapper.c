@@ -45,13 +45,13 @@ static int document_date(const mapper *m, const json_t *in, char *out,
     if (text == NULL)
         text = json_string_value(json_object_get(in, "timestamp"));
     if (text == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_timestamp",
+        return ds_err_set(err, "bad_timestamp",
                           "neither createdAt nor timestamp is given");
     if (ds_time_parse_iso8601(text, &t) < 0)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_timestamp",
+        return ds_err_set(err, "bad_timestamp",
                           "not an ISO-8601 time");
     if (ds_time_format_utc(t, m->date_format, out, cap) < 0)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_config",
+        return ds_err_set(err, "bad_config",
                           "DEST_DATE_FORMAT gives an empty or long date");
     return 0;
 }
@@ -67,11 +67,11 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     char date[128];
 
     if (account == NULL || doc_id == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+        return ds_err_set(err, "bad_message",
                           "accountId or documentId missing");
     txn = ds_mapping_lookup(m->table, account);
     if (txn == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "unmapped_account",
+        return ds_err_set(err, "unmapped_account",
                           "no transaction for account %.64s", account);
     if (document_date(m, in->value, date, sizeof(date), err) < 0)
         return -1;
@@ -79,7 +79,7 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
 
     *out = json_deep_copy(in->value);
     if (*out == NULL)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory", "json");
+        return ds_err_set(err, "out_of_memory", "json");
     json_object_set_new(*out, "transactionId", json_string(txn));
     json_object_set_new(*out, "notes", json_string(notes ? notes : ""));
     json_object_set_new(*out, "documentDate", json_string(date));
@@ -92,14 +92,14 @@ static int configure(void *ctx, ds_err *err)
     const char *path = ds_env_str("MAPPING_FILE", NULL);
 
     if (path == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_config",
+        return ds_err_set(err, "bad_config",
                           "MAPPING_FILE is not set");
     m->table = ds_mapping_load(path, err);
     if (m->table == NULL)
         return -1;
     /* An empty table would dead-letter every document. */
     if (ds_mapping_count(m->table) == 0)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_mapping",
+        return ds_err_set(err, "bad_mapping",
                           "%s maps no account", path);
     m->date_format = ds_env_str("DEST_DATE_FORMAT", "%Y-%m-%d");
     m->redis = ds_runtime_redis(err);

@@ -41,3 +41,28 @@ for name in names:
 print(f"lint: {checked} C files checked, {bad} lines over {limit} columns")
 sys.exit(1 if bad else 0)
 ' "$MAX"
+
+# Every reason a failure is given in code must be in the one table of
+# reasons (common/ds_reason.c), where its class is decided.
+python3 - <<'PY'
+import re, subprocess, sys
+table = set(re.findall(r'^\s*\{"([a-z0-9_<>]+)",', open("common/ds_reason.c").read(), re.M))
+call = re.compile(r'(?:ds_err_(?:set|reset)\(\s*[^,()]+|call_fail\(\s*[^,()]+,\s*[^,()]+),\s*"([a-z0-9_]+)"')
+files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard",
+                        "common/*.c", "*/*.c", "ctl/*.c"], capture_output=True, text=True).stdout.split()
+bad = 0
+for name in files:
+    if name.startswith(("build/", "tests/")):
+        continue
+    try:
+        text = open(name, encoding="utf-8").read()
+    except FileNotFoundError:
+        continue
+    for m in call.finditer(text):
+        if m.group(1) not in table:
+            line = text.count("\n", 0, m.start()) + 1
+            print(f"{name}:{line}: reason {m.group(1)} is not in common/ds_reason.c")
+            bad += 1
+print(f"lint: {len(table)} reasons in the table, {bad} unknown reasons used")
+sys.exit(1 if bad else 0)
+PY

@@ -82,7 +82,7 @@ static char *created_id(const ds_http_resp *resp, ds_err *err)
 
     json_decref(body);
     if (copy == NULL)
-        ds_err_set(err, DS_CLASS_PERMANENT, "upload_bad_response",
+        ds_err_set(err, "upload_bad_response",
                    "the destination's answer has no document id");
     return copy;
 }
@@ -122,7 +122,7 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
     FILE *fp;
 
     if (sha == NULL || size < 0)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+        return ds_err_set(err, "bad_message",
                           "blob or size missing"), NULL;
     fp = ds_blob_open(u->blob_dir, sha, err);
     if (fp == NULL)
@@ -152,12 +152,12 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
     if (ds_http_do(u->dest.http, &req, &resp, err) == 0)
         id = created_id(&resp, err);
     else if (l->lost)
-        ds_err_reset(err, DS_CLASS_TRANSIENT, "upload_lease_lost",
+        ds_err_reset(err, "upload_lease_lost",
                      "another uploader took the document over");
     else if (err->http_status == 409)
         /* The same Idempotency-Key is still being served: an earlier try
          * (perhaps of a process that died) is running. Ask again later. */
-        ds_err_reset(err, DS_CLASS_TRANSIENT, "upload_in_progress",
+        ds_err_reset(err, "upload_in_progress",
                      "the destination is still serving this key (409)");
     else if (err->http_status > 0) {
         char reason[32];
@@ -167,7 +167,7 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
         /* Keep the destination's own words (ds_http put them in msg). */
         snprintf(said, sizeof(said), "%s", err->msg);
         snprintf(reason, sizeof(reason), "upload_http_%d", err->http_status);
-        ds_err_reset(err, err->klass, reason, "%s", said);
+        ds_err_reset(err, reason, "%s", said);
     }
 out:
     ds_http_resp_clear(&resp);
@@ -199,7 +199,7 @@ static int lease_held(uploader *u, const char *name, ds_err *err)
         left = reply->integer;
     if (reply != NULL)
         freeReplyObject(reply);
-    ds_err_set(err, DS_CLASS_TRANSIENT, "upload_in_progress",
+    ds_err_set(err, "upload_in_progress",
                "another uploader holds the lease for %lld ms", left);
     err->retry_after_ms = (long)left + 100;
     return -1;
@@ -246,7 +246,7 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     char *dest_id = NULL;
 
     if (doc_id == NULL || txn == NULL || sha == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+        return ds_err_set(err, "bad_message",
                           "documentId, transactionId or blob missing");
     /* The record is per version (document and bytes), so a later update of
      * the same document is uploaded, and a redelivery is not. */
@@ -260,7 +260,7 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     *out = uploaded_message(in->value, dest_id);
     free(dest_id);
     if (*out == NULL)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory", "json");
+        return ds_err_set(err, "out_of_memory", "json");
     return 0;
 }
 

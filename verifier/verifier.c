@@ -48,7 +48,7 @@ static json_t *get_copy(verifier *v, const char *dest_id, ds_err *err)
     snprintf(path, sizeof(path), "/v1/documents/%s", dest_id);
     copy = ds_api_get_json(&v->dest, path, err);
     if (copy == NULL && err->http_status == 404)
-        ds_err_reset(err, DS_CLASS_PERMANENT, "missing_after_upload",
+        ds_err_reset(err, "missing_after_upload",
                      "the destination has no document %.64s", dest_id);
     return copy;
 }
@@ -66,17 +66,17 @@ static int compare(const json_t *sent, const json_t *copy, ds_err *err)
     json_t *got_size = json_object_get(copy, "size");
 
     if (md5 == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+        return ds_err_set(err, "bad_message",
                           "md5 missing from the message");
     if (got_md5 == NULL || strcasecmp(md5, got_md5) != 0)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "checksum_mismatch",
+        return ds_err_set(err, "checksum_mismatch",
                           "md5 differs: sent %s, stored %.40s", md5,
                           got_md5 ? got_md5 : "(none)");
     if (!json_is_integer(got_size) || json_integer_value(got_size) != size)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "checksum_mismatch",
+        return ds_err_set(err, "checksum_mismatch",
                           "size differs: sent %lld", (long long)size);
     if (name != NULL && (got_name == NULL || strcmp(name, got_name) != 0))
-        return ds_err_set(err, DS_CLASS_PERMANENT, "checksum_mismatch",
+        return ds_err_set(err, "checksum_mismatch",
                           "fileName differs");
     return 0;
 }
@@ -94,7 +94,7 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     int removed, rc;
 
     if (doc_id == NULL || dest_id == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_message",
+        return ds_err_set(err, "bad_message",
                           "documentId or destinationDocumentId missing");
     copy = get_copy(v, dest_id, err);
     if (copy == NULL)
@@ -118,7 +118,7 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     ds_time_now_iso8601(now);
     *out = json_deep_copy(in->value);
     if (*out == NULL)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "out_of_memory", "json");
+        return ds_err_set(err, "out_of_memory", "json");
     json_object_set_new(*out, "verifiedAt", json_string(now));
     return 0;
 }

@@ -439,7 +439,7 @@ static int resolve_host(const sb_options *opt, struct sockaddr_storage *addr,
     snprintf(port, sizeof(port), "%d", opt->port);
     rc = getaddrinfo(opt->host, port, &hints, &res);
     if (rc != 0)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_host", "%s: %s",
+        return ds_err_set(err, "bad_host", "%s: %s",
                           opt->host, gai_strerror(rc));
     memcpy(addr, res->ai_addr, res->ai_addrlen);
     *family = res->ai_family;
@@ -504,7 +504,7 @@ static int listen_on(sb_http *h, ds_err *err)
             h->daemon = start_daemon(h, MHD_USE_ERROR_LOG, NULL);
     }
     if (h->daemon == NULL)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "listen_failed",
+        return ds_err_set(err, "listen_failed",
                           "cannot listen on %s port %d",
                           h->ctx.opt->host ? h->ctx.opt->host : "*",
                           h->ctx.opt->port);
@@ -517,7 +517,7 @@ sb_http *sb_http_start(const sb_options *opt, sb_state *st, ds_err *err)
     const union MHD_DaemonInfo *info;
 
     if (h == NULL) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "oom", "out of memory");
+        ds_err_set(err, "oom", "out of memory");
         return NULL;
     }
     h->ctx.opt = opt;

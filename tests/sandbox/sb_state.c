@@ -66,7 +66,7 @@ static int make_dirs(const char *dir, ds_err *err)
     size_t len = strlen(dir);
 
     if (len == 0 || len >= sizeof(path))
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_data_dir",
+        return ds_err_set(err, "bad_data_dir",
                           "data dir is empty or too long");
     memcpy(path, dir, len + 1);
     for (size_t i = 1; i <= len; i++) {
@@ -74,7 +74,7 @@ static int make_dirs(const char *dir, ds_err *err)
             continue;
         path[i] = '\0';
         if (mkdir(path, 0755) != 0 && errno != EEXIST)
-            return ds_err_set(err, DS_CLASS_PERMANENT, "bad_data_dir",
+            return ds_err_set(err, "bad_data_dir",
                               "mkdir %s: %s", path, strerror(errno));
         path[i] = i < len ? '/' : '\0';
     }
@@ -100,13 +100,13 @@ static json_t *load_transactions(const char *file, ds_err *err)
     size_t i;
 
     if (doc == NULL || set == NULL) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "bad_transactions_file",
+        ds_err_set(err, "bad_transactions_file",
                    "%s: %s", file, doc == NULL ? jerr.text : "out of memory");
         goto fail;
     }
     list = json_object_get(doc, "transactions");
     if (!json_is_array(list)) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "bad_transactions_file",
+        ds_err_set(err, "bad_transactions_file",
                    "%s: no \"transactions\" array", file);
         goto fail;
     }
@@ -114,7 +114,7 @@ static json_t *load_transactions(const char *file, ds_err *err)
         const char *id = transaction_id(item);
 
         if (id == NULL || json_object_set_new(set, id, json_true()) != 0) {
-            ds_err_set(err, DS_CLASS_PERMANENT, "bad_transactions_file",
+            ds_err_set(err, "bad_transactions_file",
                        "%s: item %zu has no id", file, i);
             goto fail;
         }
@@ -156,11 +156,11 @@ sb_state *sb_state_new(const char *data_dir, const char *transactions_file,
     sb_state *st = calloc(1, sizeof(*st));
 
     if (st == NULL) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "oom", "out of memory");
+        ds_err_set(err, "oom", "out of memory");
         return NULL;
     }
     if (init_sync(st) != 0) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "oom", "cannot create mutex");
+        ds_err_set(err, "oom", "cannot create mutex");
         free(st);
         return NULL;
     }
@@ -172,7 +172,7 @@ sb_state *sb_state_new(const char *data_dir, const char *transactions_file,
     st->idem = json_object();
     if (st->crm == NULL || st->tx == NULL || st->uploads == NULL ||
         st->replays == NULL || st->idem == NULL) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "oom", "out of memory");
+        ds_err_set(err, "oom", "out of memory");
         goto fail;
     }
     if (make_dirs(data_dir, err) != 0)
@@ -180,7 +180,7 @@ sb_state *sb_state_new(const char *data_dir, const char *transactions_file,
     /* Absolute, so that storedPath in the admin API works from anywhere. */
     st->data_dir = realpath(data_dir, NULL);
     if (st->data_dir == NULL) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "bad_data_dir", "%s: %s",
+        ds_err_set(err, "bad_data_dir", "%s: %s",
                    data_dir, strerror(errno));
         goto fail;
     }
@@ -326,12 +326,12 @@ int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
     snprintf(out_id, SB_ID_MAX + 1, "tdoc_%lu", st->next_tdoc++);
     if (snprintf(stored, sizeof(stored), "%s/%s", st->data_dir, out_id) >=
         (int)sizeof(stored)) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "path_too_long",
+        ds_err_set(err, "path_too_long",
                    "data dir path too long");
         goto out;
     }
     if (rename(tmp_path, stored) != 0) {
-        ds_err_set(err, DS_CLASS_PERMANENT, "store_failed", "rename: %s",
+        ds_err_set(err, "store_failed", "rename: %s",
                    strerror(errno));
         goto out;
     }
@@ -340,7 +340,7 @@ int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
         json_object_set(st->tx, out_id, rec) != 0 ||
         (source != NULL && count_one(st->uploads, source) != 0)) {
         unlink(stored);
-        ds_err_set(err, DS_CLASS_PERMANENT, "oom", "out of memory");
+        ds_err_set(err, "oom", "out of memory");
         goto out;
     }
     rc = 0;

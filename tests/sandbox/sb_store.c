@@ -17,11 +17,11 @@ int sb_store_temp(const char *dir, const char *prefix, char path[PATH_MAX],
     int fd;
 
     if (snprintf(path, PATH_MAX, "%s/.%s-XXXXXX", dir, prefix) >= PATH_MAX)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "path_too_long",
+        return ds_err_set(err, "path_too_long",
                           "data dir path too long");
     fd = mkstemp(path);
     if (fd < 0)
-        return ds_err_set(err, DS_CLASS_TRANSIENT, "store_failed",
+        return ds_err_set(err, "store_failed",
                           "mkstemp in %s: %s", dir, strerror(errno));
     return fd;
 }
@@ -36,7 +36,7 @@ int sb_store_write(int fd, const void *buf, size_t n, ds_err *err)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)
-            return ds_err_set(err, DS_CLASS_TRANSIENT, "store_failed",
+            return ds_err_set(err, "store_failed",
                               "write: %s", strerror(errno));
         p += w;
         n -= (size_t)w;
@@ -57,19 +57,18 @@ static int check_b64(const char *s, size_t n, ds_err *err)
 
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
             c == '\v')
-            return ds_err_set(err, DS_CLASS_PERMANENT,
-                              "whitespace_in_content",
+            return ds_err_set(err, "whitespace_in_content",
                               "whitespace at offset %zu of content", i);
         if (c == '=') {
             pad++;
             continue;
         }
         if (pad > 0)
-            return ds_err_set(err, DS_CLASS_PERMANENT, "bad_base64",
+            return ds_err_set(err, "bad_base64",
                               "'=' before the end of content");
     }
     if (n % 4 != 0 || pad > 2)
-        return ds_err_set(err, DS_CLASS_PERMANENT, "bad_base64",
+        return ds_err_set(err, "bad_base64",
                           "content is not padded base64 (length %zu)", n);
     return 0;
 }
@@ -82,7 +81,7 @@ static int decode_into(int fd, ds_digest *dg, const char *b64, size_t n,
     int rc = -1;
 
     if (out == NULL) {
-        ds_err_set(err, DS_CLASS_TRANSIENT, "oom", "out of memory");
+        ds_err_set(err, "oom", "out of memory");
         goto out;
     }
     for (size_t off = 0; off < n; off += B64_SLICE) {
@@ -90,12 +89,12 @@ static int decode_into(int fd, ds_digest *dg, const char *b64, size_t n,
         long got = ds_b64_decode(b64 + off, len, out);
 
         if (got < 0) {
-            ds_err_set(err, DS_CLASS_PERMANENT, "bad_base64",
+            ds_err_set(err, "bad_base64",
                        "bad base64 group near offset %zu", off);
             goto out;
         }
         if (ds_digest_update(dg, out, (size_t)got) != 0) {
-            ds_err_set(err, DS_CLASS_TRANSIENT, "digest_failed",
+            ds_err_set(err, "digest_failed",
                        "digest update failed");
             goto out;
         }
@@ -122,7 +121,7 @@ int sb_store_b64(const char *dir, const char *b64, size_t n,
         return -1;
     dg = ds_digest_new();
     if (dg == NULL) {
-        ds_err_set(err, DS_CLASS_TRANSIENT, "oom", "out of memory");
+        ds_err_set(err, "oom", "out of memory");
         goto out;
     }
     fd = sb_store_temp(dir, "content", path, err);
@@ -131,7 +130,7 @@ int sb_store_b64(const char *dir, const char *b64, size_t n,
     if (decode_into(fd, dg, b64, n, err) != 0)
         goto out;
     if (ds_digest_final(dg, sha_hex, md5_hex, size) != 0) {
-        ds_err_set(err, DS_CLASS_TRANSIENT, "digest_failed",
+        ds_err_set(err, "digest_failed",
                    "digest final failed");
         goto out;
     }
@@ -139,7 +138,7 @@ int sb_store_b64(const char *dir, const char *b64, size_t n,
 
 out:
     if (fd >= 0 && close(fd) != 0 && rc == 0)
-        rc = ds_err_set(err, DS_CLASS_TRANSIENT, "store_failed",
+        rc = ds_err_set(err, "store_failed",
                         "close: %s", strerror(errno));
     if (rc != 0 && fd >= 0)
         unlink(path);

@@ -429,7 +429,7 @@ static int sink_write(const char *buf, size_t n, void *ud)
     s->calls++;
     if (s->fail) {
         if (s->own_err != NULL)
-            ds_err_set(s->own_err, DS_CLASS_PERMANENT, "blob_full",
+            ds_err_set(s->own_err, "blob_full",
                        "disk full");
         return -1;
     }
