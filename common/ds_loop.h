@@ -1,15 +1,20 @@
 /*
  * ds_loop.h - the one consume, handle, produce, commit loop.
  *
- * A stage is a handler. The loop consumes the stage's input topic in a
- * consumer group, hands each record to the handler, produces the handler's
- * output keyed by the same documentId, waits for its delivery report and only
- * then stores the record's offset (librdkafka's automatic offset store is
- * off, so a crash redelivers instead of losing). Transient errors are retried
- * with exponential backoff and full jitter, Retry-After winning; permanent
- * errors and spent retries go to the DLQ with the original key and value and
- * headers that name the cause. SIGTERM and SIGINT finish the record in hand,
- * commit, and return.
+ * A stage is a handler. The loop consumes the stage's input topic and its
+ * retry topic in a consumer group, hands each record to the handler,
+ * produces the handler's output keyed by the same documentId, waits for its
+ * delivery report and only then stores the record's offset (librdkafka's
+ * automatic offset store is off, so a crash redelivers instead of losing).
+ *
+ * A transient failure sends the record to the retry topic with the time it
+ * is due (exponential backoff with jitter, Retry-After winning), so the
+ * documents behind it go on; later records of the same document queue
+ * behind it (ds_order.h). Failures that mean a dependency is down open the
+ * circuit breaker (ds_breaker.h): the stage pauses instead of spending
+ * every document's attempts. Permanent failures and spent retries go to the
+ * DLQ with the original key and value and headers that name the cause.
+ * SIGTERM and SIGINT finish the record in hand, commit, and return.
  */
 #ifndef DS_LOOP_H
 #define DS_LOOP_H
@@ -48,13 +53,20 @@ typedef struct ds_loop_conf {
     const char *brokers;        /* KAFKA_BROKERS */
     const char *group;          /* KAFKA_GROUP, default docsync-<stage> */
     const char *dlq_topic;      /* DLQ_TOPIC, default docsync.dlq */
+    const char *retry_topic;    /* RETRY_TOPIC, default docsync.retry.<stage> */
     long max_attempts;          /* MAX_ATTEMPTS */
     long backoff_base_ms;       /* BACKOFF_BASE_MS */
     long backoff_cap_ms;        /* BACKOFF_CAP_MS */
-    long retry_budget_ms;       /* RETRY_BUDGET_MS: total waiting per record */
+    long retry_budget_ms;       /* RETRY_BUDGET_MS: first failure to DLQ */
+    long grace_delay_ms;        /* GRACE_DELAY_MS: wait between grace tries */
+    long order_stale_ms;        /* ORDER_STALE_MS: see ds_order.h */
+    long breaker_threshold;     /* BREAKER_THRESHOLD: outages in a row */
+    long breaker_cooldown_ms;   /* BREAKER_COOLDOWN_MS: first pause */
+    long breaker_max_ms;        /* BREAKER_COOLDOWN_MAX_MS: longest pause */
     long max_poll_interval_ms;  /* KAFKA_MAX_POLL_INTERVAL_MS */
-    struct ds_redis *redis;     /* optional: where a dead-lettered document
-                                 * is marked failed */
+    struct ds_redis *redis;     /* optional: keeps one document's records in
+                                 * order across retries, and marks a
+                                 * dead-lettered document failed */
 } ds_loop_conf;
 
 /* Fills conf with the defaults for stage, then overrides them from the
@@ -77,8 +89,9 @@ int ds_loop_stopping(void);
 void ds_loop_install_signals(void);
 
 /* Backoff before attempt `attempt` (>= 2): with x = min(cap, base *
- * 2^(attempt - 2)), a random wait in [x/2, x]. The jitter spreads workers
- * that failed together; the floor keeps a wait from collapsing to zero. */
+ * 2^(attempt - 2)), a random wait in [min(x, base/2), x]. The jitter
+ * spreads workers that failed together over the whole window; the floor
+ * keeps a wait from collapsing to zero (cases.md C08, C09). */
 long ds_backoff_ms(int attempt, long base_ms, long cap_ms);
 
 #endif

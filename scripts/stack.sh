@@ -14,7 +14,8 @@
 # Endpoints and the stages' environment are written to .run/stack.env for
 # tests and the demo to `source`. Settings the caller may override from its
 # environment: LOG_LEVEL, MAX_ATTEMPTS, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
-# RETRY_BUDGET_MS, HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, WEBHOOK_MAX_BODY,
+# RETRY_BUDGET_MS, GRACE_DELAY_MS, BREAKER_THRESHOLD, BREAKER_COOLDOWN_MS,
+# BREAKER_COOLDOWN_MAX_MS, HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, WEBHOOK_MAX_BODY,
 # DEST_DATE_FORMAT, KAFKA_MAX_POLL_INTERVAL_MS, STACK_STOP_TIMEOUT.
 set -euo pipefail
 
@@ -34,7 +35,8 @@ KAFKA_DIR=$RUN/kafka
 
 STAGES=(ingest fetcher mapper uploader verifier)
 TOPICS=(docsync.events docsync.fetched docsync.mapped docsync.uploaded
-        docsync.verified docsync.dlq)
+        docsync.verified docsync.dlq docsync.retry.fetcher docsync.retry.mapper
+        docsync.retry.uploader docsync.retry.verifier)
 TOPIC_PARTITIONS=4
 
 # Bounds, in seconds.
@@ -222,7 +224,11 @@ write_env() {
         kv MAX_ATTEMPTS "${MAX_ATTEMPTS:-5}"
         kv BACKOFF_BASE_MS "${BACKOFF_BASE_MS:-500}"
         kv BACKOFF_CAP_MS "${BACKOFF_CAP_MS:-4000}"
-        kv RETRY_BUDGET_MS "${RETRY_BUDGET_MS:-30000}"
+        kv RETRY_BUDGET_MS "${RETRY_BUDGET_MS:-60000}"
+        kv GRACE_DELAY_MS "${GRACE_DELAY_MS:-1000}"
+        kv BREAKER_THRESHOLD "${BREAKER_THRESHOLD:-5}"
+        kv BREAKER_COOLDOWN_MS "${BREAKER_COOLDOWN_MS:-500}"
+        kv BREAKER_COOLDOWN_MAX_MS "${BREAKER_COOLDOWN_MAX_MS:-5000}"
         kv KAFKA_MAX_POLL_INTERVAL_MS "${KAFKA_MAX_POLL_INTERVAL_MS:-300000}"
     } > "$ENV_FILE"
 }
