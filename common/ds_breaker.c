@@ -43,6 +43,13 @@ long ds_breaker_outage(ds_breaker *b, long long now, long hint_ms)
     return ms;
 }
 
+long ds_breaker_trip(ds_breaker *b, long long now)
+{
+    if (b->failures < b->threshold)
+        b->failures = b->threshold - 1;
+    return ds_breaker_outage(b, now, -1);
+}
+
 long ds_breaker_hold(ds_breaker *b, long long now, long ms)
 {
     if (b->open_until < now + ms)

@@ -35,6 +35,11 @@ void ds_breaker_init(ds_breaker *b, int threshold, long cooldown_ms,
  * it stays closed. */
 long ds_breaker_outage(ds_breaker *b, long long now, long hint_ms);
 
+/* Opens the breaker now, whatever the count: the caller knows the
+ * dependency is down (the loop's own Redis call failed). Returns the
+ * cooldown, doubling per opening in a row like an outage's. */
+long ds_breaker_trip(ds_breaker *b, long long now);
+
 /* Opens the breaker for exactly ms (a rate limit), unless it is already
  * open for longer. Returns the time left open. */
 long ds_breaker_hold(ds_breaker *b, long long now, long ms);

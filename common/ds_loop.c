@@ -702,15 +702,15 @@ static int order_gate(loop *lp, record *rec)
                             rec->origin, now_ms(), lp->conf->order_stale_ms,
                             &st, &err);
     if (rc < 0) {
-        long ms = ds_breaker_hold(&lp->breaker, mono_ms(),
-                                  lp->conf->breaker_cooldown_ms);
+        long ms = ds_breaker_trip(&lp->breaker, mono_ms());
 
         return stand_down(lp, rec, ms, &err);
     }
     rec->queued = st != DS_ORDER_FREE;
     if (st != DS_ORDER_WAIT)
         return -1;
-    ds_log_msg(DS_LOG_DEBUG, "%s waits behind an older record", rec->key);
+    rec->msg.attempt = rec->attempts + 1;
+    log_result(rec, "QUEUED", 0, NULL); /* behind an older record */
     return park(lp, rec, now_ms() + lp->conf->backoff_base_ms, NULL) == 0 ?
            DONE : LEFT;
 }
@@ -742,7 +742,7 @@ static outcome process(loop *lp, record *rec)
         return failed(lp, rec, &err, (long)(mono_ms() - t0));
     }
     if (ds_breaker_success(&lp->breaker))
-        ds_log_msg(DS_LOG_INFO, "circuit closed: %s answers again",
+        ds_log_msg(DS_LOG_INFO, "circuit closed: the %s's dependencies answer",
                    lp->stage->name);
     rc = out != NULL ? publish(lp, rec, out) : 0;
     json_decref(out);

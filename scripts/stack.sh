@@ -6,7 +6,9 @@
 #   scripts/stack.sh up                      fresh stack on free ports
 #   scripts/stack.sh down                    stop everything, keep .run/logs
 #   scripts/stack.sh status                  what runs where (exit 1 if not all)
-#   scripts/stack.sh start-stage NAME [N]    start replica N (default 1)
+#   scripts/stack.sh start-stage NAME [N] [KEY=VALUE...]
+#                                            start replica N (default 1), with
+#                                            settings that override stack.env
 #   scripts/stack.sh stop-stage NAME [N]     SIGTERM replica N, or all replicas
 #   scripts/stack.sh kill-stage NAME [N]     SIGKILL it, as a crash would
 #   scripts/stack.sh kafka-stop | kafka-start | redis-stop | redis-start
@@ -619,7 +621,14 @@ main() {
             [ $# -ge 1 ] || usage 2
             load_env
             mkdir -p "$LOGS" "$PIDS"
-            start_stage "$1" "${2:-1}" || die "$1 not started"
+            local stage=$1 replica=${2:-1} kv
+            shift; [ $# -gt 0 ] && shift
+            # Trailing KEY=VALUE words override stack.env for this replica.
+            for kv in "$@"; do
+                [[ $kv =~ ^[A-Z][A-Z0-9_]*= ]] || die "not KEY=VALUE: '$kv'"
+                export "${kv?}"
+            done
+            start_stage "$stage" "$replica" || die "$stage not started"
             ;;
         stop-stage|kill-stage)
             [ $# -ge 1 ] || usage 2

@@ -237,6 +237,21 @@ static void a_lost_ticket_goes_stale(void **state)
     ds_redis_free(r);
 }
 
+/* The loop's own failure to reach Redis opens the breaker at once, and
+ * repeated trips back off like outages. */
+static void breaker_trips_at_once(void **state)
+{
+    ds_breaker b;
+
+    (void)state;
+    ds_breaker_init(&b, 5, 500, 4000);
+    assert_int_equal(ds_breaker_trip(&b, 0), 500);
+    assert_int_equal(ds_breaker_wait(&b, 500), 0);
+    assert_int_equal(ds_breaker_trip(&b, 500), 1000);
+    assert_int_equal(ds_breaker_wait(&b, 1500), 0);
+    assert_int_equal(ds_breaker_trip(&b, 1500), 2000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +259,7 @@ int main(void)
         cmocka_unit_test(breaker_opens_after_threshold_in_a_row),
         cmocka_unit_test(breaker_probes_doubles_and_closes),
         cmocka_unit_test(breaker_honours_retry_after),
+        cmocka_unit_test(breaker_trips_at_once),
         cmocka_unit_test_setup_teardown(later_records_wait_for_the_parked_one,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(tickets_are_idempotent, setup,
