@@ -7,18 +7,24 @@
  * A document whose bytes were already uploaded (a redelivery) is not
  * uploaded again: the recorded id is published instead. The same document
  * with new bytes is a new version and is uploaded. The request carries an
- * Idempotency-Key derived from the document and its bytes.
+ * Idempotency-Key derived from the document and its bytes, and before it
+ * the uploader looks the document up at the destination: a copy with the
+ * same bytes, left by an uploader that died between the destination's 201
+ * and its record (or recorded in a Redis that lost its data), is recorded
+ * instead of uploaded again.
  */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ds_api.h"
 #include "ds_blob.h"
 #include "ds_body.h"
 #include "ds_config.h"
 #include "ds_http.h"
+#include "ds_log.h"
 #include "ds_loop.h"
 #include "ds_runtime.h"
 #include "ds_state.h"
@@ -27,6 +33,7 @@ typedef struct uploader {
     ds_api dest;
     const char *blob_dir;
     long lease_ms;             /* UPLOAD_LEASE_MS: renewed while uploading */
+    int lookup;                /* UPLOAD_LOOKUP: look for a copy first */
     ds_redis *redis;
 } uploader;
 
@@ -48,7 +55,9 @@ static const ds_program PROGRAM = {
     "DEST_API_KEY_HEADER\n"
     "  HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, MAX_ATTEMPTS,\n"
     "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n"
-    "  UPLOAD_LEASE_MS (15000): claim on a document while uploading it\n",
+    "  UPLOAD_LEASE_MS (15000): claim on a document while uploading it\n"
+    "  UPLOAD_LOOKUP (always): look for an earlier copy before uploading;\n"
+    "    never turns the lookup off\n",
 };
 
 /* What the destination is told about the document, besides its bytes. */
@@ -205,6 +214,56 @@ static int lease_held(uploader *u, const char *name, ds_err *err)
     return -1;
 }
 
+/* Looks for a copy of this version at the destination: a document of the
+ * transaction with the same sourceDocumentId, md5 and size. Returns its id
+ * (the caller frees it), or NULL with err clear when there is none or the
+ * destination cannot be searched, NULL with err set on a failure worth a
+ * retry. */
+static char *find_copy(uploader *u, const json_t *in, const char *doc_id,
+                       const char *txn, ds_err *err)
+{
+    const char *md5 = json_string_value(json_object_get(in, "md5"));
+    json_t *size = json_object_get(in, "size");
+    char path[512];
+    json_t *found, *docs, *d;
+    char *id = NULL;
+    ds_err lerr;
+    size_t i;
+
+    if (!u->lookup || md5 == NULL || !json_is_integer(size))
+        return NULL;
+    snprintf(path, sizeof(path),
+             "/v1/transactions/%s/documents?sourceDocumentId=%s", txn, doc_id);
+    ds_err_clear(&lerr);
+    found = ds_api_get_json(&u->dest, path, &lerr);
+    if (found == NULL) {
+        /* A lookup that cannot work (no such route, a refused search) must
+         * not stop the upload; its own answer will say what is wrong. */
+        if (lerr.klass == DS_CLASS_TRANSIENT)
+            *err = lerr;
+        else
+            ds_log_msg(DS_LOG_WARN, "lookup of %s skipped: %s", doc_id,
+                       lerr.msg);
+        return NULL;
+    }
+    docs = json_object_get(found, "documents");
+    json_array_foreach(docs, i, d) {
+        const char *got = json_string_value(json_object_get(d, "md5Checksum"));
+        const char *did = json_string_value(json_object_get(d, "id"));
+
+        if (did != NULL && got != NULL && strcasecmp(got, md5) == 0 &&
+            json_equal(json_object_get(d, "size"), size)) {
+            id = strdup(did);
+            break;
+        }
+    }
+    json_decref(found);
+    if (id != NULL)
+        ds_log_msg(DS_LOG_INFO, "%s is already at the destination as %s: "
+                   "recorded, not uploaded again", doc_id, id);
+    return id;
+}
+
 /* Uploads under the document's lease and records the new id. */
 static char *upload_once(uploader *u, const json_t *in, const char *doc_id,
                          const char *txn, const char *version, ds_err *err)
@@ -220,7 +279,9 @@ static char *upload_once(uploader *u, const json_t *in, const char *doc_id,
         return NULL;
     if (!taken)
         return lease_held(u, name, err), NULL;
-    id = post_document(u, in, txn, doc_id, &l, err);
+    id = find_copy(u, in, doc_id, txn, err);
+    if (id == NULL && err->klass == DS_CLASS_NONE)
+        id = post_document(u, in, txn, doc_id, &l, err);
     if (id != NULL &&
         (ds_state_set(u->redis, doc_id, version, id, err) < 0 ||
          ds_state_set(u->redis, doc_id, "destinationDocumentId", id,
@@ -267,10 +328,16 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
 static int configure(void *ctx, ds_err *err)
 {
     uploader *u = ctx;
+    const char *lookup = ds_env_str("UPLOAD_LOOKUP", "always");
 
-    u->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
     if (ds_env_long("UPLOAD_LEASE_MS", 15000, &u->lease_ms, err) < 0)
         return -1;
+    if (strcmp(lookup, "always") != 0 && strcmp(lookup, "never") != 0)
+        return ds_err_set(err, "config_invalid",
+                          "UPLOAD_LOOKUP must be always or never, not '%s'",
+                          lookup);
+    u->lookup = strcmp(lookup, "always") == 0;
+    u->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
     if (ds_api_init(&u->dest, "DEST_BASE_URL", "http://localhost:8090",
                     "DEST_API_KEY_HEADER", "DEST_API_KEY", err) < 0)
         return -1;
