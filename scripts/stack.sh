@@ -331,27 +331,17 @@ wait_kafka() {
     log "kafka answers on $KAFKA_BROKERS"
 }
 
-# Creates the topics, all at once: each TopicCommand is its own JVM.
+# Creates the topics in one JVM and one request (scripts/kafka/CreateTopics.java,
+# run as a single-file program): a TopicCommand per topic would start a JVM
+# for each.
 create_topics() {
-    local t pids=() failed=0 i=0
-    for t in "${TOPICS[@]}"; do
-        kafka_tool org.apache.kafka.tools.TopicCommand \
-            --bootstrap-server "$KAFKA_BROKERS" --create --if-not-exists \
-            --topic "$t" --partitions "$TOPIC_PARTITIONS" --replication-factor 1 \
-            > "$LOGS/topic-$t.log" 2>&1 &
-        pids+=($!)
-    done
-    for t in "${TOPICS[@]}"; do
-        if ! wait "${pids[$i]}"; then
-            show_log "topic-$t"
-            failed=1
-        fi
-        i=$((i + 1))
-    done
-    [ "$failed" -eq 0 ] || die "could not create the topics"
-    for t in "${TOPICS[@]}"; do
-        rm -f "$LOGS/topic-$t.log"
-    done
+    if ! java "${java_opts_tool[@]}" -cp "$KAFKA_LIBS/*" \
+            "$ROOT/scripts/kafka/CreateTopics.java" "$KAFKA_BROKERS" \
+            "$TOPIC_PARTITIONS" "${TOPICS[@]}" > "$LOGS/topics.log" 2>&1; then
+        show_log topics
+        die "could not create the topics"
+    fi
+    rm -f "$LOGS/topics.log"
     log "topics: ${TOPICS[*]} ($TOPIC_PARTITIONS partitions each)"
 }
 
