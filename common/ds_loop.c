@@ -12,6 +12,7 @@
 #include "ds_config.h"
 #include "ds_kafka.h"
 #include "ds_log.h"
+#include "ds_loop_metrics.h"
 #include "ds_state.h"
 
 #define TRACE_HEADER "docsync.trace_id"
@@ -310,6 +311,8 @@ static int dead_letter(loop *lp, record *rec, const ds_err *err, int attempts)
                                  h, n);
     free(value);
     if (rc == 0)
+        ds_loop_metrics_dead_lettered(lp->stage->name, err->reason);
+    if (rc == 0)
         mark_failed(lp, rec, err);
     return rc;
 }
@@ -394,12 +397,15 @@ static int process(loop *lp, record *rec)
         ds_err_clear(&err);
         rec->msg.attempt = attempt;
         rc = lp->stage->handle(lp->stage->ctx, &rec->msg, &out, &err);
+        ds_loop_metrics_handled(lp->stage->name, mono_ms() - t0);
         if (rc == 0) {
             rc = out != NULL ? publish(lp, rec, out) : 0;
             json_decref(out);
             if (rc == 0)
                 log_result(rec, "SUCCESS", (long)(mono_ms() - t0), attempt,
                            NULL);
+            if (rc == 0)
+                ds_loop_metrics_record(lp->stage->name, "ok");
             return rc;
         }
         json_decref(out); /* a handler may fail after building its output */
@@ -412,6 +418,7 @@ static int process(loop *lp, record *rec)
                    (long)(mono_ms() - t0), attempt, &err);
         if (wait < 0)
             return dead_letter(lp, rec, &err, attempt);
+        ds_loop_metrics_record(lp->stage->name, "retry");
         /* A stop during the wait leaves the record for redelivery. */
         if (sleep_unless_stopped(wait) < 0)
             return -1;

@@ -1,9 +1,10 @@
 /*
- * test_metrics.c - specification of common/ds_metrics: counters, gauges
- * and summaries in one registry, the text format 0.0.4 they render to (the
- * whole page is the data case tests/unit/data/metrics/page.prom), label
- * escaping, the cap on series, concurrent updates, and the HTTP server on a
- * free local port, read with libcurl.
+ * test_metrics.c - specification of common/ds_metrics and
+ * common/ds_loop_metrics: counters, gauges and summaries in one registry,
+ * the text format 0.0.4 they render to (the whole page is the data case
+ * tests/unit/data/metrics/page.prom), label escaping, the cap on series,
+ * concurrent updates, and the HTTP server on a free local port, read with
+ * libcurl.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <pthread.h>
 
 #include "fixture.h"
+#include "ds_loop_metrics.h"
 #include "ds_metrics.h"
 
 #define GOLDEN "tests/unit/data/metrics/page.prom"
@@ -339,6 +341,38 @@ static void concurrent_updates_are_all_counted(void **state)
     assert_string_equal(sample("docsync_t_seconds_sum"), want);
 }
 
+static void the_loop_counts_records_by_stage_result_and_reason(void **state)
+{
+    (void)state;
+    ds_loop_metrics_init("fetcher");
+    assert_string_equal(
+        sample("docsync_records_total{stage=\"fetcher\",result=\"ok\"}"),
+        "0");
+    assert_string_equal(
+        sample("docsync_handle_seconds_count{stage=\"fetcher\"}"), "0");
+    ds_loop_metrics_record("fetcher", "ok");
+    ds_loop_metrics_record("fetcher", "retry");
+    ds_loop_metrics_record("fetcher", "ok");
+    ds_loop_metrics_dead_lettered("fetcher", "source_not_found");
+    ds_loop_metrics_handled("fetcher", 1500);
+    ds_loop_metrics_handled("fetcher", 250);
+    assert_string_equal(
+        sample("docsync_records_total{stage=\"fetcher\",result=\"ok\"}"),
+        "2");
+    assert_string_equal(
+        sample("docsync_records_total{stage=\"fetcher\",result=\"retry\"}"),
+        "1");
+    assert_string_equal(sample("docsync_records_total{stage=\"fetcher\","
+                               "result=\"dead_lettered\"}"), "1");
+    assert_string_equal(sample("docsync_dead_lettered_total{stage="
+                               "\"fetcher\",reason=\"source_not_found\"}"),
+                        "1");
+    assert_string_equal(
+        sample("docsync_handle_seconds_sum{stage=\"fetcher\"}"), "1.75");
+    assert_string_equal(
+        sample("docsync_handle_seconds_count{stage=\"fetcher\"}"), "2");
+}
+
 /* ------------------------------------------------------------------ */
 /* The HTTP server                                                     */
 
@@ -541,6 +575,9 @@ int main(void)
                                fresh_registry),
         cmocka_unit_test_setup(concurrent_updates_are_all_counted,
                                fresh_registry),
+        cmocka_unit_test_setup(
+            the_loop_counts_records_by_stage_result_and_reason,
+            fresh_registry),
         cmocka_unit_test_setup(port_0_serves_nothing, fresh_registry),
         cmocka_unit_test_setup(metrics_and_healthz_are_served_over_http,
                                fresh_registry),
