@@ -218,6 +218,7 @@ int ds_metric_labels(char *out, size_t cap, ...)
 
 /* ------------------------------------------------------------- registry */
 
+/* The family called name, or NULL. Called under lock. */
 static family *family_find(const char *name)
 {
     family *f;
@@ -229,6 +230,7 @@ static family *family_find(const char *name)
     return NULL;
 }
 
+/* The series of f with exactly these labels, or NULL. Called under lock. */
 static series *series_find(const family *f, const char *labels)
 {
     series *s;
@@ -240,7 +242,8 @@ static series *series_find(const family *f, const char *labels)
     return NULL;
 }
 
-/* A new family, appended to the registry; NULL when memory is short. */
+/* A new family, appended to the registry; NULL when memory is short.
+ * Called under lock. */
 static family *family_new(const char *name, const char *help, kind k)
 {
     family *f = calloc(1, sizeof(*f));
@@ -285,13 +288,16 @@ static series *series_get(const char *name, const char *help,
         series_dropped++;
         return NULL;
     }
-    if (f == NULL && (f = family_new(name, help, k)) == NULL)
-        return NULL;
 
+    /* The series first, so that no family is left without one. */
     n = strlen(labels) + 1;
     s = calloc(1, sizeof(*s) + n);
     if (s == NULL)
         return NULL;
+    if (f == NULL && (f = family_new(name, help, k)) == NULL) {
+        free(s);
+        return NULL;
+    }
     memcpy(s->labels, labels, n);
     if (f->last != NULL)
         f->last->next = s;
@@ -382,6 +388,7 @@ typedef struct text {
 static void text_add(text *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends the formatted text to t, growing it as needed. */
 static void text_add(text *t, const char *fmt, ...)
 {
     va_list ap;
@@ -433,6 +440,8 @@ static void render_sample(text *t, const char *name, const char *suffix,
         text_add(t, "%s%s %s\n", name, suffix, value);
 }
 
+/* Appends f's HELP and TYPE lines, then each of its series: one sample,
+ * or _sum and _count for a summary. */
 static void render_family(text *t, const family *f)
 {
     const series *s;
@@ -466,8 +475,8 @@ char *ds_metrics_render(void)
     pthread_mutex_lock(&lock);
     for (f = families; f != NULL; f = f->next)
         render_family(&t, f);
-    text_add(&t, "# HELP " DROPPED_NAME " Series not recorded because the "
-             "registry already held its cap of %d.\n# TYPE " DROPPED_NAME
+    text_add(&t, "# HELP " DROPPED_NAME " Updates not recorded because they "
+             "would add a series past the cap of %d.\n# TYPE " DROPPED_NAME
              " counter\n" DROPPED_NAME " %lld\n", DS_METRICS_MAX_SERIES,
              series_dropped);
     pthread_mutex_unlock(&lock);
@@ -503,6 +512,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
     return rc;
 }
 
+/* Answers one request of the metrics server: GET or HEAD of /metrics or
+ * /healthz, 404 for another path, 405 for another method. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *data,

@@ -6,11 +6,11 @@
  * text (kept from the first call) and its labels as already formatted text,
  * `stage="fetcher",reason="source_not_found"`, which ds_metric_labels builds
  * with the escaping of the text format. The registry holds at most
- * DS_METRICS_MAX_SERIES series: past that, new series are dropped and only
- * counted, so that an unbounded label value cannot grow memory without
- * bound. A call that cannot be honoured (a bad name, a name already used
- * with another type, labels that are not one line) changes nothing: metrics
- * must never stop the work they count.
+ * DS_METRICS_MAX_SERIES series: past that, calls that would add a series
+ * are dropped and only counted, so that an unbounded label value cannot
+ * grow memory without bound. A call that cannot be honoured (a bad name, a
+ * name already used with another type, a malformed label set) changes
+ * nothing: metrics must never stop the work they count.
  *
  * ds_metrics_serve answers GET /metrics (text format 0.0.4) and GET /healthz
  * from a libmicrohttpd thread of its own.
@@ -61,8 +61,8 @@ int ds_metric_labels(char *out, size_t cap, ...);
 /* Renders every metric in the Prometheus text format 0.0.4 (HELP and TYPE
  * once per name, series grouped by name, families in the order they were
  * first seen) into a new string the caller frees; NULL when out of memory.
- * The last family is docsync_metrics_series_dropped_total, the series the
- * cap turned away. */
+ * The last family is docsync_metrics_series_dropped_total, the updates the
+ * cap turned away (each call that would have made a new series). */
 char *ds_metrics_render(void);
 
 /* Forgets every metric and the dropped count, as at start. For tests, and
