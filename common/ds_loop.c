@@ -13,6 +13,7 @@
 #include "ds_config.h"
 #include "ds_kafka.h"
 #include "ds_log.h"
+#include "ds_loop_metrics.h"
 #include "ds_order.h"
 #include "ds_reason.h"
 #include "ds_state.h"
@@ -426,6 +427,7 @@ static int dead_letter(loop *lp, record *rec, const ds_err *err)
                                  h, n);
     free(value);
     if (rc == 0) {
+        ds_loop_metrics_dead_lettered(lp->stage->name, err->reason);
         mark_failed(lp, rec, err);
         order_done(lp, rec);
     }
@@ -616,6 +618,9 @@ static outcome stand_down(loop *lp, record *rec, long ms, const ds_err *err)
 {
     ds_log_msg(DS_LOG_WARN, "circuit open for %ld ms after %s: pausing",
                ms, err->reason);
+    if (!lp->paused_all)
+        ds_loop_metrics_breaker(lp->stage->name, 1, err->reason);
+    ds_loop_metrics_record(lp->stage->name, "paused");
     pause_all(lp, 1);
     hold_back(lp, rec->m);
     return DEFERRED;
@@ -667,7 +672,8 @@ static outcome failed(loop *lp, record *rec, ds_err *err, long ms)
         }
     } else if (err->klass == DS_CLASS_PERMANENT) {
         /* The dependency answered; it is the document that is wrong. */
-        ds_breaker_success(&lp->breaker);
+        if (ds_breaker_success(&lp->breaker))
+            ds_loop_metrics_breaker(lp->stage->name, 0, NULL);
     }
 
     rec->attempts++;
@@ -678,7 +684,10 @@ static outcome failed(loop *lp, record *rec, ds_err *err, long ms)
     log_result(rec, due < 0 ? "FAILED" : "RETRY", ms, err);
     if (due < 0)
         return dead_letter(lp, rec, err) == 0 ? DONE : LEFT;
-    return park(lp, rec, due, err) == 0 ? DONE : LEFT;
+    if (park(lp, rec, due, err) < 0)
+        return LEFT;
+    ds_loop_metrics_record(lp->stage->name, "retry");
+    return DONE;
 }
 
 /* Asks the document's order queue whether the record may run now. Returns
@@ -711,8 +720,10 @@ static int order_gate(loop *lp, record *rec)
         return -1;
     rec->msg.attempt = rec->attempts + 1;
     log_result(rec, "QUEUED", 0, NULL); /* behind an older record */
-    return park(lp, rec, now_ms() + lp->conf->backoff_base_ms, NULL) == 0 ?
-           DONE : LEFT;
+    if (park(lp, rec, now_ms() + lp->conf->backoff_base_ms, NULL) < 0)
+        return LEFT;
+    ds_loop_metrics_record(lp->stage->name, "queued");
+    return DONE;
 }
 
 /* Runs the handler once and routes the outcome. */
@@ -737,19 +748,23 @@ static outcome process(loop *lp, record *rec)
 
     rec->msg.attempt = rec->attempts + 1;
     rc = lp->stage->handle(lp->stage->ctx, &rec->msg, &out, &err);
+    ds_loop_metrics_handled(lp->stage->name, mono_ms() - t0);
     if (rc < 0) {
         json_decref(out); /* a handler may fail after building its output */
         return failed(lp, rec, &err, (long)(mono_ms() - t0));
     }
-    if (ds_breaker_success(&lp->breaker))
+    if (ds_breaker_success(&lp->breaker)) {
         ds_log_msg(DS_LOG_INFO, "circuit closed: the %s's dependencies answer",
                    lp->stage->name);
+        ds_loop_metrics_breaker(lp->stage->name, 0, NULL);
+    }
     rc = out != NULL ? publish(lp, rec, out) : 0;
     json_decref(out);
     if (rc < 0)
         return LEFT;
     order_done(lp, rec);
     log_result(rec, "SUCCESS", (long)(mono_ms() - t0), NULL);
+    ds_loop_metrics_record(lp->stage->name, "ok");
     return DONE;
 }
 

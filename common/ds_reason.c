@@ -137,6 +137,8 @@ static const ds_reason table[] = {
      "set the variable named"},
     {"config_unreadable", P, 0, 0, "a *_FILE secret cannot be read",
      "fix the file's path or permissions"},
+    {"metrics_listen", P, 0, 0, "the metrics server cannot listen",
+     "free METRICS_PORT or choose another"},
 };
 
 #define N_REASONS (sizeof(table) / sizeof(table[0]))

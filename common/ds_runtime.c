@@ -10,12 +10,47 @@
 #include "ds_config.h"
 #include "ds_http.h"
 #include "ds_log.h"
+#include "ds_loop_metrics.h"
+#include "ds_metrics.h"
 
 static void print_help(const ds_program *prog)
 {
     printf("usage: %s [--help] [--version]\n\n%s\n\n"
            "Configured by environment variables (NAME_FILE reads a secret "
-           "from a file):\n%s", prog->name, prog->summary, prog->env_help);
+           "from a file):\n%s"
+           "  METRICS_PORT (0: off), METRICS_HOST (0.0.0.0): where GET "
+           "/metrics and\n    GET /healthz are served\n",
+           prog->name, prog->summary, prog->env_help);
+}
+
+/* Serves the metrics on METRICS_HOST:METRICS_PORT when the port is set,
+ * and publishes docsync_build_info. Returns 0, or 1 (the exit code of a
+ * bad start) after logging why it could not. */
+static int serve_metrics(const ds_program *prog)
+{
+    const char *host = ds_env_str("METRICS_HOST", "0.0.0.0");
+    char labels[128];
+    long port;
+    ds_err err;
+
+    ds_err_clear(&err);
+    if (ds_env_long("METRICS_PORT", 0, &port, &err) == 0 &&
+        (port < 0 || port > 65535))
+        ds_err_set(&err, "bad_config",
+                   "METRICS_PORT must be 0 to 65535");
+    if (err.klass == DS_CLASS_NONE)
+        ds_metrics_serve(host, (int)port, &err);
+    if (err.klass != DS_CLASS_NONE)
+        return ds_runtime_fail("cannot serve metrics", &err);
+
+    if (ds_metric_labels(labels, sizeof(labels), "stage", prog->stage,
+                         "version", DS_VERSION, (char *)NULL) >= 0)
+        ds_metric_set("docsync_build_info", "The stage and version of this "
+                      "process, always 1.", labels, 1);
+    if (port > 0)
+        ds_log_msg(DS_LOG_INFO, "metrics on http://%s:%ld/metrics", host,
+                   port);
+    return 0;
 }
 
 int ds_runtime_start(const ds_program *prog, int argc, char **argv)
@@ -46,7 +81,15 @@ int ds_runtime_start(const ds_program *prog, int argc, char **argv)
         ds_log_msg(DS_LOG_ERROR, "libcurl failed to initialise");
         return 1;
     }
-    return -1;
+    return serve_metrics(prog) != 0 ? 1 : -1;
+}
+
+int ds_runtime_exit(int rc)
+{
+    ds_metrics_stop();
+    ds_metrics_reset();
+    ds_log_msg(DS_LOG_INFO, "exit %d", rc);
+    return rc;
 }
 
 ds_redis *ds_runtime_redis(ds_err *err)
@@ -126,6 +169,7 @@ int ds_runtime_stage_main(const ds_program *prog, const ds_stage *stage,
     ds_err_clear(&err);
     ds_loop_install_signals();
     ds_runtime_owner();
+    ds_loop_metrics_init(stage->name);
     if (configure(stage->ctx, &err) < 0 ||
         ds_loop_conf_load(&conf, stage->name, &err) < 0 ||
         (conf.redis = ds_runtime_redis(&err)) == NULL)
@@ -136,6 +180,5 @@ int ds_runtime_stage_main(const ds_program *prog, const ds_stage *stage,
         rc = 0;
     ds_redis_free(conf.redis);
     cleanup(stage->ctx);
-    ds_log_msg(DS_LOG_INFO, "exit %d", rc);
-    return rc;
+    return ds_runtime_exit(rc);
 }

@@ -1,8 +1,9 @@
 /*
  * ds_runtime.h - what every docsync executable does at start.
  *
- * Answers --help and --version, sets up logging from LOG_LEVEL, and builds
- * the shared clients from the environment.
+ * Answers --help and --version, sets up logging from LOG_LEVEL, serves the
+ * metrics on METRICS_PORT, and builds the shared clients from the
+ * environment.
  */
 #ifndef DS_RUNTIME_H
 #define DS_RUNTIME_H
@@ -20,8 +21,15 @@ typedef struct ds_program {
 
 /* Handles the command line. Returns -1 when the program should go on,
  * otherwise the exit code to leave with (0 after --help or --version, 2 on
- * an unknown argument). Also initialises logging and libcurl. */
+ * an unknown argument, 1 when the metrics cannot be served). Also
+ * initialises logging and libcurl, and starts serving GET /metrics and
+ * GET /healthz on METRICS_HOST (default 0.0.0.0) and METRICS_PORT (default
+ * 0: not served). A program that went on leaves through ds_runtime_exit. */
 int ds_runtime_start(const ds_program *prog, int argc, char **argv);
+
+/* Stops the metrics server, logs the exit code and returns it: the last
+ * call of a program that ds_runtime_start let go on. */
+int ds_runtime_exit(int rc);
 
 /* A Redis handle for REDIS_HOST and REDIS_PORT. Returns NULL with err set
  * when the settings are bad or memory is short. */

@@ -13,7 +13,6 @@
 #include <microhttpd.h>
 #include <openssl/rand.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +24,17 @@
 #include "ds_kafka.h"
 #include "ds_log.h"
 #include "ds_loop.h"
+#include "ds_metrics.h"
 #include "ds_runtime.h"
 #include "ds_state.h"
 #include "ds_time.h"
 
 #define DEDUPE_PENDING_MS 60000L          /* while the first copy is produced */
 #define DEDUPE_KEEP_MS (7L * 24 * 3600 * 1000)
+
+#define WEBHOOKS "docsync_ingest_webhooks_total"
+#define WEBHOOKS_HELP "Webhooks answered, by result: accepted, duplicate, " \
+                      "ignored, rejected (4xx), unavailable (503)."
 
 typedef struct ingest {
     long port;
@@ -42,7 +46,6 @@ typedef struct ingest {
     ds_producer *producer;
     ds_redis *redis;              /* one connection, used under redis_lock */
     pthread_mutex_t redis_lock;
-    atomic_long accepted, duplicates, ignored, rejected, unavailable;
 } ingest;
 
 /* One request's body, gathered across the access handler's calls. */
@@ -363,18 +366,38 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
     return rc;
 }
 
-static void count(ingest *in, const verdict *v)
+/* Adds by to docsync_ingest_webhooks_total{result="result"}. */
+static void count_result(const char *result, long by)
 {
-    if (strcmp(v->result, "accepted") == 0)
-        atomic_fetch_add(&in->accepted, 1);
-    else if (strcmp(v->result, "duplicate") == 0)
-        atomic_fetch_add(&in->duplicates, 1);
-    else if (strcmp(v->result, "ignored") == 0)
-        atomic_fetch_add(&in->ignored, 1);
-    else if (v->status == 503)
-        atomic_fetch_add(&in->unavailable, 1);
+    char labels[64];
+
+    if (ds_metric_labels(labels, sizeof(labels), "result", result,
+                         (char *)NULL) >= 0)
+        ds_metric_add(WEBHOOKS, WEBHOOKS_HELP, labels, by);
+}
+
+/* Shows every result from the start, at zero. */
+static void count_init(void)
+{
+    static const char *const results[] = {"accepted", "duplicate",
+                                          "ignored", "rejected",
+                                          "unavailable"};
+    size_t i;
+
+    for (i = 0; i < sizeof(results) / sizeof(results[0]); i++)
+        count_result(results[i], 0);
+}
+
+/* Counts one answered webhook; a refusal is "unavailable" when it was a
+ * 503 the sender should retry, "rejected" otherwise. */
+static void count(const verdict *v)
+{
+    if (strcmp(v->result, "accepted") == 0 ||
+        strcmp(v->result, "duplicate") == 0 ||
+        strcmp(v->result, "ignored") == 0)
+        count_result(v->result, 1);
     else
-        atomic_fetch_add(&in->rejected, 1);
+        count_result(v->status == 503 ? "unavailable" : "rejected", 1);
 }
 
 static enum MHD_Result answer_webhook(ingest *in, struct MHD_Connection *conn,
@@ -385,7 +408,7 @@ static enum MHD_Result answer_webhook(ingest *in, struct MHD_Connection *conn,
     json_t *body;
 
     judge(in, conn, req, &v);
-    count(in, &v);
+    count(&v);
     ev.document_id = v.document_id[0] ? v.document_id : NULL;
     ev.status = strcmp(v.result, "duplicate") == 0 ? "DUPLICATE" :
                 v.status < 300 ? "SUCCESS" : "FAILED";
@@ -405,26 +428,25 @@ static enum MHD_Result answer_webhook(ingest *in, struct MHD_Connection *conn,
     return respond(conn, v.status, body);
 }
 
-static enum MHD_Result answer_metrics(ingest *in, struct MHD_Connection *conn)
+/* GET /metrics on ingest's own port: the process's whole registry, the
+ * same page METRICS_PORT serves. */
+static enum MHD_Result answer_metrics(struct MHD_Connection *conn)
 {
-    char text[768];
+    char *text = ds_metrics_render();
     struct MHD_Response *resp;
     enum MHD_Result rc;
 
-    snprintf(text, sizeof(text),
-             "docsync_ingest_webhooks_total{result=\"accepted\"} %ld\n"
-             "docsync_ingest_webhooks_total{result=\"duplicate\"} %ld\n"
-             "docsync_ingest_webhooks_total{result=\"ignored\"} %ld\n"
-             "docsync_ingest_webhooks_total{result=\"rejected\"} %ld\n"
-             "docsync_ingest_webhooks_total{result=\"unavailable\"} %ld\n",
-             atomic_load(&in->accepted), atomic_load(&in->duplicates),
-             atomic_load(&in->ignored), atomic_load(&in->rejected),
-             atomic_load(&in->unavailable));
+    if (text == NULL)
+        return respond(conn, 500, json_pack("{s:s}", "error",
+                                            "out_of_memory"));
     resp = MHD_create_response_from_buffer(strlen(text), text,
-                                           MHD_RESPMEM_MUST_COPY);
-    if (resp == NULL)
+                                           MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
         return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
+    }
+    MHD_add_response_header(resp, "Content-Type",
+                            "text/plain; version=0.0.4; charset=utf-8");
     rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -464,7 +486,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (strcmp(url, "/healthz") == 0 && strcmp(method, "GET") == 0)
         return respond(conn, 200, json_pack("{s:s}", "status", "ok"));
     if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0)
-        return answer_metrics(in, conn);
+        return answer_metrics(conn);
     if (strcmp(url, "/webhooks/crm") != 0)
         return respond(conn, 404, json_pack("{s:s}", "error", "not_found"));
     if (!is_post)
@@ -594,6 +616,7 @@ int main(int argc, char **argv)
         return rc;
     ds_err_clear(&err);
     ds_loop_install_signals();
+    count_init();
     if (configure(&in, &err) < 0)
         rc = ds_runtime_fail("cannot start", &err);
     else
@@ -603,6 +626,5 @@ int main(int argc, char **argv)
     if (in.secret != NULL)
         memset(in.secret, 0, strlen(in.secret));
     free(in.secret);
-    ds_log_msg(DS_LOG_INFO, "exit %d", rc);
-    return rc;
+    return ds_runtime_exit(rc);
 }

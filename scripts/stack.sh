@@ -14,7 +14,10 @@
 #   scripts/stack.sh kafka-stop | kafka-start | redis-stop | redis-start
 #
 # Endpoints and the stages' environment are written to .run/stack.env for
-# tests and the demo to `source`. Settings the caller may override from its
+# tests and the demo to `source`. Every stage replica serves GET /metrics
+# and GET /healthz on a free port of its own, recorded there as
+# METRICS_URL_<STAGE>_<N> (METRICS_URL_FETCHER_2=http://127.0.0.1:PORT) when
+# it starts, and shown by `status`. Settings the caller may override from its
 # environment: LOG_LEVEL, MAX_ATTEMPTS, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
 # RETRY_BUDGET_MS, GRACE_DELAY_MS, BREAKER_THRESHOLD, BREAKER_COOLDOWN_MS,
 # BREAKER_COOLDOWN_MAX_MS, HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, WEBHOOK_MAX_BODY,
@@ -237,6 +240,22 @@ write_env() {
 
 kv() { printf 'export %s=%q\n' "$1" "$2"; }
 
+# env_set NAME VALUE: sets NAME in .run/stack.env, replacing an earlier
+# value, under a lock so that replicas started at once keep every line.
+env_set() {
+    (
+        flock 9
+        grep -v "^export $1=" "$ENV_FILE" > "$ENV_FILE.tmp" || true
+        kv "$1" "$2" >> "$ENV_FILE.tmp"
+        mv "$ENV_FILE.tmp" "$ENV_FILE"
+    ) 9> "$RUN/stack.env.lock"
+}
+
+# metrics_var STAGE N: the stack.env name of that replica's metrics URL.
+metrics_var() {
+    printf 'METRICS_URL_%s_%s\n' "$(printf '%s' "$1" | tr '[:lower:]' '[:upper:]')" "$2"
+}
+
 # ------------------------------------------------------------------- kafka
 
 java_opts_tool=(-Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
@@ -425,10 +444,11 @@ replica_name() {
     if [ "${2:-1}" = 1 ]; then echo "$1"; else echo "$1-$2"; fi
 }
 
-# Starts replica N of a stage with the stack's environment. Returns 2 when
-# the binary is not built yet. A second ingest replica gets its own port.
+# Starts replica N of a stage with the stack's environment and a free
+# METRICS_PORT, recorded in stack.env. Returns 2 when the binary is not
+# built yet. A second ingest replica gets its own port.
 start_stage() {
-    local stage=$1 replica=${2:-1} name exe port
+    local stage=$1 replica=${2:-1} name exe port mport
     valid_stage "$stage"
     [[ $replica =~ ^[1-9][0-9]*$ ]] || die "replica must be a positive number: '$replica'"
     name=$(replica_name "$stage" "$replica")
@@ -447,8 +467,20 @@ start_stage() {
         port=$(pick_ports 1)
         log "$name listens on http://$HOST:$port"
     fi
-    INGEST_PORT=$port start_bg "$name" "$exe"
-    log "started $name (pid $(cat "$(pidfile "$name")"), log $LOGS/$name.log)"
+    mport=$(pick_ports 1)
+    INGEST_PORT=$port METRICS_HOST=$HOST METRICS_PORT=$mport start_bg "$name" "$exe"
+    env_set "$(metrics_var "$stage" "$replica")" "http://$HOST:$mport"
+    log "started $name (pid $(cat "$(pidfile "$name")"), log $LOGS/$name.log," \
+        "metrics http://$HOST:$mport/metrics)"
+}
+
+# The metrics URL recorded for a replica's pid-file name ("fetcher-2"), or
+# nothing.
+replica_metrics_url() {
+    local stage=${1%%-[0-9]*} replica=1 var
+    [ "$stage" != "$1" ] && replica=${1##*-}
+    var=$(metrics_var "$stage" "$replica")
+    printf '%s\n' "${!var:-}"
 }
 
 # Pid-file names of the running or recorded replicas of a stage.
@@ -487,7 +519,7 @@ cmd_up() {
         log "already running (see $ENV_FILE, 'scripts/stack.sh status'); nothing done"
         return 0
     fi
-    for c in java kcat redis-server redis-cli python3 curl setsid; do
+    for c in java kcat redis-server redis-cli python3 curl setsid flock; do
         command -v "$c" >/dev/null || die "$c not found: run scripts/setup.sh"
     done
 
@@ -520,6 +552,10 @@ cmd_up() {
 
     running sandbox >/dev/null && wait_http sandbox "$SANDBOX_URL/healthz" sandbox
     running ingest >/dev/null && wait_http ingest "$INGEST_URL/healthz" ingest
+    load_env    # the metrics URLs start_stage recorded
+    for s in "${started[@]}"; do
+        wait_http "$s metrics" "$(replica_metrics_url "$s")/healthz" "$s"
+    done
 
     # A stage that dies on bad configuration does so at once: look again.
     sleep 1
@@ -584,7 +620,8 @@ cmd_status() {
         n=$(basename "$f" .pid)
         case $n in kafka|redis|sandbox) continue ;; esac
         if pid=$(running "$n"); then
-            printf '%-12s running  pid %s\n' "$n" "$pid"
+            printf '%-12s running  pid %s  metrics %s/metrics\n' "$n" "$pid" \
+                "$(replica_metrics_url "$n")"
         else
             printf '%-12s stopped\n' "$n"
             ok=1

@@ -272,6 +272,39 @@ ingest_metric() {
         | sed -n "s/^docsync_ingest_webhooks_total{result=\"$1\"} //p"
 }
 
+# metrics_urls STAGE: the metrics URL of every replica of STAGE that
+# scripts/stack.sh recorded (METRICS_URL_<STAGE>_<N>), one a line, read
+# afresh from .run/stack.env so that a replica started since is included.
+metrics_urls() {
+    (
+        # shellcheck disable=SC1091
+        . "$E2E_ROOT/.run/stack.env"
+        for v in $(compgen -v "METRICS_URL_$(printf '%s' "$1" | tr '[:lower:]' '[:upper:]')_"); do
+            printf '%s\n' "${!v}"
+        done
+    )
+}
+
+# stage_metric STAGE SERIES: the value of SERIES, the name with its labels
+# as the page spells them (docsync_records_total{stage="mapper",
+# result="ok"}), summed over the replicas of STAGE that answer; nothing
+# (and 1) when none shows the series.
+stage_metric() {
+    local url v values=()
+    while read -r url; do
+        [ -n "$url" ] || continue
+        v=$(curl -sf --max-time 5 "$url/metrics" \
+            | awk -v s="$2" 'index($0, s " ") == 1 { print $2 }')
+        [ -n "$v" ] && values+=("$v")
+    done < <(metrics_urls "$1")
+    [ "${#values[@]}" -gt 0 ] || return 1
+    python3 -c '
+import sys
+t = sum(map(float, sys.argv[1:]))
+print(int(t) if t.is_integer() else t)
+' "${values[@]}"
+}
+
 # topic_key_count TOPIC KEY: how many records on TOPIC have KEY.
 topic_key_count() {
     topic_records "$1" '%k\n' | grep -cxF -- "$2" || true

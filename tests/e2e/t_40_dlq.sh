@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # t_40_dlq.sh - documents that cannot be synced end on docsync.dlq, keyed
 # by their documentId, with headers an operator can read with kcat (C17),
-# without file bytes (C16), and the stage moves on past them (C05).
+# without file bytes (C16), and the stage moves on past them (C05). Each is
+# counted by reason on the stage's GET /metrics.
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -59,8 +60,26 @@ assert isinstance(json.loads(sys.stdin.read()), dict)' 2>/dev/null \
         || t_fail "$1: the %s value in the kcat line parses as JSON" "$(echo "$line" | head -c 300)"
 }
 
+# dead_count STAGE REASON: docsync_dead_lettered_total of that stage and
+# reason on the stage's /metrics; 0 while it has none.
+dead_count() {
+    stage_metric "$1" "docsync_dead_lettered_total{stage=\"$1\",reason=\"$2\"}" \
+        || echo 0
+}
+
+# dead_count_is STAGE REASON N: for wait_until.
+dead_count_is() { [ "$(dead_count "$1" "$2")" = "$3" ]; }
+
+# check_dead_counted NAME STAGE REASON BEFORE: the count went up by one.
+check_dead_counted() {
+    local want=$(( $4 + 1 ))
+    wait_until 10 dead_count_is "$2" "$3" "$want"
+    assert_eq "$1" "$want" "$(dead_count "$2" "$3")"
+}
+
 # --- C05: the document is deleted from the CRM before the fetcher runs.
 gone=$(uniq_id t40_gone)
+gone_before=$(dead_count fetcher source_not_found)
 sandbox_add_doc acc_1001 samples/habibi.pdf \
     "{\"documentId\":\"$gone\",\"webhook\":false}" >/dev/null
 sandbox_delete_doc "$gone" && t_pass "the sandbox deletes the CRM document" \
@@ -96,6 +115,8 @@ assert_eq "C05: its timeline says who gave up and why" 1 \
     "$(redis_cmd LRANGE "docsync:timeline:$gone" 0 -1 |
        grep -c ':fetcher:failed:source_not_found$')"
 check_operator_view "C17: source_not_found record" "$gone"
+check_dead_counted "C05: the fetcher's /metrics counts it apart, as source_not_found" \
+    fetcher source_not_found "$gone_before"
 
 # The fetcher committed past the dead-lettered record, and the partition it
 # sat on still flows.
@@ -117,6 +138,7 @@ assert_eq "C05: a later document on the same partition ends verified" verified \
 
 # --- An account the mapping table does not know: the mapper gives up.
 unmapped=$(uniq_id t40_unmapped)
+unmapped_before=$(dead_count mapper unmapped_account)
 sandbox_add_doc acc_9999 samples/image.jpg "{\"documentId\":\"$unmapped\"}" >/dev/null
 wait_until 30 dlq_has "$unmapped"
 rec=$(dlq_json "$unmapped" | tail -n 1)
@@ -132,6 +154,8 @@ wait_until 10 doc_state_is "$unmapped" failed
 assert_eq "unmapped account: the document is marked failed" failed \
     "$(doc_state "$unmapped")"
 check_operator_view "C17: unmapped_account record" "$unmapped"
+check_dead_counted "unmapped account: the mapper's /metrics counts it as unmapped_account" \
+    mapper unmapped_account "$unmapped_before"
 sha=$(sha256sum < "$E2E_ROOT/samples/image.jpg" | cut -d' ' -f1)
 if [ -f "$BLOB_DIR/${sha:0:2}/${sha:2:2}/$sha" ]; then
     t_pass "a dead-lettered document keeps its blob"

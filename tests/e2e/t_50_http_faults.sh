@@ -1,9 +1,11 @@
 # shellcheck shell=bash
 # t_50_http_faults.sh - C20: a CRM error page is retried, never stored or
 # uploaded as the document; a CRM that hangs is cut off by HTTP_TIMEOUT_MS
-# and retried. C11: the upload's base64 has no line breaks.
+# and retried, and the retry is counted on the fetcher's /metrics. C11:
+# the upload's base64 has no line breaks.
 
 FETCHER_LOG=$E2E_ROOT/.run/logs/fetcher.log
+RETRIES='docsync_records_total{stage="fetcher",result="retry"}'
 SANDBOX_LOG=$E2E_ROOT/.run/logs/sandbox.log
 
 # fetcher_lines DOC_ID OFFSET: the fetcher's log lines about DOC_ID written
@@ -34,6 +36,7 @@ error_page='{"error":"crm_broken"}'
 assert_eq "the injected error page is 22 bytes" 22 "$(printf '%s' "$error_page" | wc -c)"
 id=$(uniq_id t50_err500)
 log_at=$(log_size "$FETCHER_LOG")
+retries_before=$(stage_metric fetcher "$RETRIES") || retries_before=
 sb_at=$(log_size "$SANDBOX_LOG")
 sandbox_fault "$(python3 -c 'import json, sys
 print(json.dumps({"route": "crm_content", "count": 1, "status": 500, "body": sys.argv[1]}))' \
@@ -47,6 +50,9 @@ assert_eq "C20a: the fetcher retried after the 500 (RETRY http_500)" 1 \
     "$(fetcher_lines "$id" "$log_at" | grep '"status":"RETRY"' \
         | grep -c '"error":"http_500"' || true)"
 assert_eq "C20a: after a 500 the document still ends verified" verified "$(doc_state "$id")"
+assert_eq "C20a: the fetcher's /metrics counts the one retry" \
+    "$(( ${retries_before:-0} + 1 ))" \
+    "$(stage_metric fetcher "$RETRIES" || echo "(no such series)")"
 check_copy_is_file "C20a" "$id" "$sample"
 page_sha=$(printf '%s' "$error_page" | sha256sum | cut -d' ' -f1)
 assert_eq "C20a: the error page never became a blob" "" \

@@ -12,6 +12,8 @@
  * below routes MHD_lookup_connection_value to fake_lookup, which answers
  * from the fake. Everything after the header lookup is the real code,
  * including the real Kafka producer, pointed at a port nobody listens on.
+ * Each answer is counted on the metrics registry under its result, as
+ * GET /metrics shows it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -404,6 +406,60 @@ static void a_valid_event_no_broker_confirms_gets_503_within_bound(
     assert_int_equal(fx_redis_int(&s->f, "DBSIZE"), 0);
 }
 
+/* The value GET /metrics shows for docsync_ingest_webhooks_total with
+ * result, or -1 when the page has no such line. */
+static long webhooks_counted(const char *result)
+{
+    char *page = ds_metrics_render(), prefix[96];
+    const char *at;
+    long n = -1;
+
+    assert_non_null(page);
+    snprintf(prefix, sizeof(prefix),
+             "\ndocsync_ingest_webhooks_total{result=\"%s\"} ", result);
+    at = strstr(page, prefix);
+    if (at != NULL)
+        n = strtol(at + strlen(prefix), NULL, 10);
+    free(page);
+    return n;
+}
+
+static void every_answer_is_counted_under_its_result(void **state)
+{
+    static const struct {
+        unsigned status;
+        const char *result;
+    } answers[] = {
+        {202, "accepted"}, {200, "duplicate"}, {200, "ignored"},
+        {401, "rejected"}, {413, "rejected"}, {503, "rejected"},
+    };
+    static const struct {
+        const char *result;
+        long want;
+    } counted[] = {
+        {"accepted", 1}, {"duplicate", 1}, {"ignored", 1}, {"rejected", 2},
+        {"unavailable", 1},
+    };
+    size_t i;
+
+    (void)state;
+    ds_metrics_reset();
+    count_init();
+    for (i = 0; i < sizeof(counted) / sizeof(counted[0]); i++)
+        assert_int_equal(webhooks_counted(counted[i].result), 0);
+    for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+        verdict v = {answers[i].status, answers[i].result, NULL, "", ""};
+
+        count(&v);
+    }
+    for (i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
+        print_message("%s\n", counted[i].result);
+        assert_int_equal(webhooks_counted(counted[i].result),
+                         counted[i].want);
+    }
+    ds_metrics_reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -416,6 +472,7 @@ int main(void)
             the_hmac_of_reserialised_json_is_rejected_for_a_pretty_body),
         cmocka_unit_test(a_sha256_prefix_and_upper_case_hex_are_accepted),
         cmocka_unit_test(a_signature_of_the_wrong_length_is_rejected),
+        cmocka_unit_test(every_answer_is_counted_under_its_result),
         cmocka_unit_test_setup_teardown(
             a_body_signed_with_another_secret_gets_401, setup, teardown),
         cmocka_unit_test_setup_teardown(
