@@ -122,6 +122,11 @@ assert_eq "the fetcher logged the circuit opening" yes \
     "$(log_since "$FETCHER_LOG" "$at" | grep -q 'circuit open' && echo yes || echo no)"
 assert_eq "and closing again" yes \
     "$(log_since "$FETCHER_LOG" "$at" | grep -q 'circuit closed' && echo yes || echo no)"
+assert_eq "the fetcher's metrics count the openings for http_503" yes \
+    "$(v=$(stage_metric fetcher 'docsync_breaker_openings_total{stage="fetcher",reason="http_503"}')
+       [ "${v:-0}" -ge 1 ] && echo yes || echo "no (${v:-none})")"
+assert_eq "and show the breaker closed again" 0 \
+    "$(stage_metric fetcher 'docsync_breaker_open{stage="fetcher"}')"
 
 # --- C05: a 404 for a moment is not final.
 grace=$(uniq_id t80_grace)
