@@ -155,6 +155,27 @@ static int sleep_unless_stopped(long ms)
     return -1;
 }
 
+/* Refuses a poll interval that a record's work could outlast: the
+ * consumer would be thrown out of its group and the record redelivered in
+ * a loop (cases.md C14). A record's work is one handler call of at most
+ * three HTTP calls (a lookup, a request, a read-back), each bounded by
+ * HTTP_TIMEOUT_MS, plus Redis and produce time. */
+static int check_poll_interval(const ds_loop_conf *conf, ds_err *err)
+{
+    long http_ms, work_ms;
+
+    if (ds_env_long("HTTP_TIMEOUT_MS", 60000, &http_ms, err) < 0)
+        return -1;
+    work_ms = 3 * http_ms + 30000;
+    if (conf->max_poll_interval_ms < work_ms)
+        return ds_err_set(err, "bad_config",
+                          "KAFKA_MAX_POLL_INTERVAL_MS (%ld) must be at least "
+                          "3 x HTTP_TIMEOUT_MS + 30 s (%ld): a record's work "
+                          "could outlast it", conf->max_poll_interval_ms,
+                          work_ms);
+    return 0;
+}
+
 int ds_loop_conf_load(ds_loop_conf *conf, const char *stage, ds_err *err)
 {
     static char group[96], retry[96];
@@ -193,7 +214,7 @@ int ds_loop_conf_load(ds_loop_conf *conf, const char *stage, ds_err *err)
                           "BACKOFF_BASE_MS and BACKOFF_CAP_MS must be positive");
     if (strcmp(conf->retry_topic, "") == 0)
         return ds_err_set(err, "bad_config", "RETRY_TOPIC is empty");
-    return 0;
+    return check_poll_interval(conf, err);
 }
 
 /* Drops the parked entries of partitions this process no longer owns. */

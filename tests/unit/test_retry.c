@@ -252,6 +252,31 @@ static void breaker_trips_at_once(void **state)
     assert_int_equal(ds_breaker_trip(&b, 1500), 2000);
 }
 
+/* C14: a poll interval that one record's HTTP calls could outlast is
+ * refused at start, naming both settings. */
+static void a_poll_interval_shorter_than_the_work_is_refused(void **state)
+{
+    ds_loop_conf conf;
+    ds_err err;
+
+    (void)state;
+    setenv("HTTP_TIMEOUT_MS", "100000", 1);
+    setenv("KAFKA_MAX_POLL_INTERVAL_MS", "300000", 1);
+    ds_err_clear(&err);
+    assert_int_equal(ds_loop_conf_load(&conf, "uploader", &err), -1);
+    print_message("%s\n", err.msg);
+    assert_string_equal(err.reason, "bad_config");
+    assert_non_null(strstr(err.msg, "KAFKA_MAX_POLL_INTERVAL_MS (300000)"));
+    assert_non_null(strstr(err.msg, "330000"));
+
+    setenv("KAFKA_MAX_POLL_INTERVAL_MS", "330000", 1);
+    ds_err_clear(&err);
+    assert_int_equal(ds_loop_conf_load(&conf, "uploader", &err), 0);
+    assert_string_equal(conf.retry_topic, "docsync.retry.uploader");
+    unsetenv("HTTP_TIMEOUT_MS");
+    unsetenv("KAFKA_MAX_POLL_INTERVAL_MS");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +285,7 @@ int main(void)
         cmocka_unit_test(breaker_probes_doubles_and_closes),
         cmocka_unit_test(breaker_honours_retry_after),
         cmocka_unit_test(breaker_trips_at_once),
+        cmocka_unit_test(a_poll_interval_shorter_than_the_work_is_refused),
         cmocka_unit_test_setup_teardown(later_records_wait_for_the_parked_one,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(tickets_are_idempotent, setup,
