@@ -19,6 +19,10 @@ COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB        := $(BUILD)/libdocsync.a
 STAGES     := ingest fetcher mapper uploader verifier
+CTL_SRC    := $(wildcard ctl/*.c)
+CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/%.o)
+# What the ctl unit tests link: everything of ctl/ but its main().
+CTL_LIB_OBJ := $(filter-out $(BUILD)/ctl/docsyncctl.o,$(CTL_OBJ))
 BINS       := $(STAGES:%=bin/docsync-%) bin/docsync-sandbox
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -47,7 +51,18 @@ bin/docsync-sandbox: $(SANDBOX_SRC:%.c=$(BUILD)/%.o) $(LIB)
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
 
-# Unit tests link the handler sources they test; see tests/unit/README.md.
+# The operators' command: ctl/, one concern per file, on the common library.
+bin/docsyncctl: $(CTL_OBJ) $(LIB)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $(CTL_OBJ) $(LIB) $(LDLIBS)
+
+# Unit tests link the handler sources they test: a stage test includes its
+# stage's file, a ctl test (test_ctl_*) links ctl/ but its main().
+$(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c $(CTL_LIB_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -Ictl -MMD -MF $@.d -o $@ $< $(CTL_LIB_OBJ) \
+	    $(LIB) $(LDLIBS) -lcmocka
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -MMD -MF $@.d -o $@ $< $(LIB) $(LDLIBS) -lcmocka
