@@ -23,7 +23,7 @@ CTL_SRC    := $(wildcard ctl/*.c)
 CTL_OBJ    := $(CTL_SRC:%.c=$(BUILD)/%.o)
 # What the ctl unit tests link: everything of ctl/ but its main().
 CTL_LIB_OBJ := $(filter-out $(BUILD)/ctl/docsyncctl.o,$(CTL_OBJ))
-BINS       := $(STAGES:%=bin/docsync-%) bin/docsync-sandbox
+BINS       := $(STAGES:%=bin/docsync-%) bin/docsync-sandbox bin/docsyncctl
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 SANDBOX_SRC := $(wildcard tests/sandbox/*.c)
