@@ -1,7 +1,8 @@
 /*
  * docsyncctl.c - the operators' command of docsync.
  *
- * Not a stage: it reads the DLQ. Its output goes to stdout, its messages (and
+ * Not a stage: it reads the DLQ and sends chosen records back to the stage
+ * that gave up on them. Its output goes to stdout, its messages (and
  * librdkafka's log lines, as JSON) to stderr. Exit codes: 0 ok, 1 failure,
  * 2 usage.
  */
@@ -12,18 +13,21 @@
 #include "ctl_conf.h"
 #include "ctl_dlq.h"
 #include "ctl_msg.h"
+#include "ctl_replay.h"
 #include "ds_config.h"
 #include "ds_log.h"
 
 static const char USAGE[] =
     "usage: docsyncctl [--brokers B] [--dlq-topic T] COMMAND [ARGS]\n"
     "\n"
-    "The operators' tool of docsync: reads the dead-letter queue.\n"
+    "The operators' tool of docsync: reads the dead-letter queue and sends\n"
+    "records back to the topic they came from.\n"
     "\n"
     "commands:\n"
     "  dlq list [FILTERS] [--json]       one line per DLQ record\n"
     "  dlq show (--at P:O | FILTERS)     whole records: headers and value\n"
-
+    "  dlq replay (--at P:O... | FILTERS | --all) [--dry-run] [--force]\n"
+    "                                    send records back where they failed\n"
     "\n"
     "FILTERS (combined with AND):\n"
     "  --reason R  --stage S  --class transient|permanent  --document ID\n"
@@ -37,8 +41,9 @@ static const char USAGE[] =
     "  --help          this text; 'docsyncctl COMMAND --help' for a command\n"
     "  --version       the version\n"
     "\n"
-    "environment: KAFKA_BROKERS, DLQ_TOPIC as the stages read them;\n"
-    "LOG_LEVEL (default error) for librdkafka's messages on stderr.\n"
+    "environment: KAFKA_BROKERS, DLQ_TOPIC, REDIS_HOST, REDIS_PORT,\n"
+    "REDIS_TIMEOUT_MS as the stages read them; LOG_LEVEL (default error)\n"
+    "for librdkafka's messages on stderr.\n"
     "exit status: 0 ok, 1 failure, 2 usage error.\n";
 
 typedef int (*command_fn)(ctl_conf *conf, int argc, char **argv);
@@ -52,6 +57,7 @@ typedef struct command {
 static const command commands[] = {
     {"dlq", "list", ctl_dlq_list},
     {"dlq", "show", ctl_dlq_show},
+    {"dlq", "replay", ctl_replay},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -120,8 +126,8 @@ int main(int argc, char **argv)
     ctl_conf conf;
     int i, used, rc;
 
-    /* A write to a closed pipe (`docsyncctl dlq list | head`) must end in
-     * an error, not kill the process. */
+    /* A write to a closed pipe (`docsyncctl dlq list | head`) or a dead
+     * Redis socket must end in an error, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     ctl_conf_from_env(&conf);
     rc = global_args(&conf, argc, argv, &i);
@@ -137,7 +143,7 @@ int main(int argc, char **argv)
     }
     c = find_command(argc - i, argv + i, &used);
     if (c == NULL && strcmp(argv[i], "dlq") == 0) {
-        fprintf(stderr, "docsyncctl: dlq wants list or show (try "
+        fprintf(stderr, "docsyncctl: dlq wants list, show or replay (try "
                 "'docsyncctl --help')\n");
         return CTL_EXIT_USAGE;
     }
