@@ -1,10 +1,10 @@
 /*
  * docsyncctl.c - the operators' command of docsync.
  *
- * Not a stage: it reads the DLQ and sends chosen records back to the stage
- * that gave up on them. Its output goes to stdout, its messages (and
- * librdkafka's log lines, as JSON) to stderr. Exit codes: 0 ok, 1 failure,
- * 2 usage.
+ * Not a stage: it reads the DLQ, sends chosen records back to the stage
+ * that gave up on them, and shows a document's state in Redis. Its output
+ * goes to stdout, its messages (and librdkafka's log lines, as JSON) to
+ * stderr. Exit codes: 0 ok, 1 failure, 2 usage.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,20 +14,22 @@
 #include "ctl_dlq.h"
 #include "ctl_msg.h"
 #include "ctl_replay.h"
+#include "ctl_status.h"
 #include "ds_config.h"
 #include "ds_log.h"
 
 static const char USAGE[] =
     "usage: docsyncctl [--brokers B] [--dlq-topic T] COMMAND [ARGS]\n"
     "\n"
-    "The operators' tool of docsync: reads the dead-letter queue and sends\n"
-    "records back to the topic they came from.\n"
+    "The operators' tool of docsync: reads the dead-letter queue, sends\n"
+    "records back to the topic they came from, and shows a document's state.\n"
     "\n"
     "commands:\n"
     "  dlq list [FILTERS] [--json]       one line per DLQ record\n"
     "  dlq show (--at P:O | FILTERS)     whole records: headers and value\n"
     "  dlq replay (--at P:O... | FILTERS | --all) [--dry-run] [--force]\n"
     "                                    send records back where they failed\n"
+    "  status DOCUMENT_ID [--json]       a document's state and timeline\n"
     "\n"
     "FILTERS (combined with AND):\n"
     "  --reason R  --stage S  --class transient|permanent  --document ID\n"
@@ -58,6 +60,7 @@ static const command commands[] = {
     {"dlq", "list", ctl_dlq_list},
     {"dlq", "show", ctl_dlq_show},
     {"dlq", "replay", ctl_replay},
+    {NULL, "status", ctl_status},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
