@@ -2,9 +2,10 @@
  * docsyncctl.c - the operators' command of docsync.
  *
  * Not a stage: it reads the DLQ, sends chosen records back to the stage
- * that gave up on them, and shows a document's state in Redis. Its output
- * goes to stdout, its messages (and librdkafka's log lines, as JSON) to
- * stderr. Exit codes: 0 ok, 1 failure, 2 usage.
+ * that gave up on them, shows a document's state in Redis, and prints the
+ * table of failure reasons. Its output goes to stdout, its messages (and
+ * librdkafka's log lines, as JSON) to stderr. Exit codes: 0 ok, 1 failure,
+ * 2 usage.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "ctl_conf.h"
 #include "ctl_dlq.h"
 #include "ctl_msg.h"
+#include "ctl_reasons.h"
 #include "ctl_replay.h"
 #include "ctl_status.h"
 #include "ds_config.h"
@@ -30,6 +32,7 @@ static const char USAGE[] =
     "  dlq replay (--at P:O... | FILTERS | --all) [--dry-run] [--force]\n"
     "                                    send records back where they failed\n"
     "  status DOCUMENT_ID [--json]       a document's state and timeline\n"
+    "  reasons [--markdown]              every failure reason and what to do\n"
     "\n"
     "FILTERS (combined with AND):\n"
     "  --reason R  --stage S  --class transient|permanent  --document ID\n"
@@ -61,6 +64,7 @@ static const command commands[] = {
     {"dlq", "show", ctl_dlq_show},
     {"dlq", "replay", ctl_replay},
     {NULL, "status", ctl_status},
+    {NULL, "reasons", ctl_reasons},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
