@@ -4,7 +4,8 @@
 #   make test       install what is missing, start the stack, run all tests
 #   make demo       run the samples through the whole pipeline
 #   make up / down  start / stop the local stack (Kafka, Redis, sandbox, stages)
-#   make lint       fail on C lines wider than 100 columns
+#   make lint       fail on C lines wider than 100 columns, on reasons not in
+#                   common/ds_reason.c, on reasons missing from the README
 
 VERSION  := 0.1.0
 CC       ?= cc
