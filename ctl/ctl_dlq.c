@@ -114,22 +114,24 @@ int ctl_dlq_report_unseen(const ctl_conf *conf, const ctl_filter *sel)
 }
 
 /* Prints one record when the selection takes it. */
-static int print_one(void *ctx, const ctl_record *r)
+static int print_one(void *ctx, const ctl_record *r, ds_err *err)
 {
     print_run *run = ctx;
 
     if (!ctl_filter_match(run->sel, r))
         return 0;
-    /* The reader went away (`| head`): stop reading the DLQ. */
+    /* The reader went away (`| head`): stop reading the DLQ. http_sink is
+     * the table's reason for output that cannot be written. */
     if (ferror(stdout))
-        return -1;
+        return ds_err_set(err, "http_sink", "stdout is closed");
     if (run->show) {
         if (run->printed > 0)
             putchar('\n');
         ctl_format_show(stdout, r, run->conf->dlq_topic);
     } else if (run->json) {
         if (ctl_format_json(stdout, r, run->conf->dlq_topic) < 0)
-            return -1;
+            return ds_err_set(err, "out_of_memory", "JSON of %d:%lld",
+                              (int)r->partition, (long long)r->offset);
     } else {
         ctl_format_line(stdout, r);
     }

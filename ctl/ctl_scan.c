@@ -165,6 +165,7 @@ static int start(scan *s, ds_err *err)
     return 0;
 }
 
+/* The partition called id, or NULL for one the scan does not read. */
 static part *part_of(scan *s, int32_t id)
 {
     int i;
@@ -175,6 +176,7 @@ static part *part_of(scan *s, int32_t id)
     return NULL;
 }
 
+/* Nonzero once every partition has reached its end. */
 static int all_done(const scan *s)
 {
     int i;
@@ -213,10 +215,11 @@ static int take(scan *s, rd_kafka_message_t *m, ctl_scan_fn fn, void *ctx,
     if (r == NULL)
         return ds_err_set(err, "out_of_memory", "record copy");
     info->records++;
-    rc = fn(ctx, r);
+    rc = fn(ctx, r, err);
     ctl_record_free(r);
+    /* The callback's own error, when it set one, wins (first error). */
     if (rc < 0)
-        return ds_err_set(err, "bad_message", "stopped at %d:%lld",
+        return ds_err_set(err, "out_of_memory", "stopped at %d:%lld",
                           (int)m->partition, (long long)m->offset);
     p->done = m->offset + 1 >= p->end;
     return 0;

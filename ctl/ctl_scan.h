@@ -19,8 +19,9 @@
 #include "ds_error.h"
 
 /* Called with each record read, in offset order within a partition.
- * Returns 0 to go on, -1 to stop the scan (the scan then returns -1). */
-typedef int (*ctl_scan_fn)(void *ctx, const ctl_record *r);
+ * Returns 0 to go on, or -1 with err set to stop the scan (which then
+ * returns -1 with that error). */
+typedef int (*ctl_scan_fn)(void *ctx, const ctl_record *r, ds_err *err);
 
 typedef struct ctl_scan_info {
     int missing;         /* 1 when the topic does not exist */

@@ -93,6 +93,7 @@ static long long field_ms(const char *name, const char *value)
     return errno != 0 || end == value || *end != '\0' ? -1 : ms;
 }
 
+/* The group a field is shown in: by its name, times by their value. */
 static kind field_kind(const char *name, long long ms)
 {
     if (strcmp(name, "state") == 0)
@@ -190,6 +191,7 @@ static int doc_read(ds_redis *r, doc *d, ds_err *err)
     return timeline_read(d, err);
 }
 
+/* Frees what doc_read read; the id is the caller's. */
 static void doc_free(doc *d)
 {
     if (d->hash != NULL)
