@@ -42,25 +42,25 @@ static void mark_key(char *key, size_t cap, const char *topic,
 }
 
 /* Reads a mark's value: "pending", epoch ms, or none. */
-static void classify(const redisReply *reply, ctl_claim *found,
+static void classify(const redisReply *reply, ctl_mark_found *found,
                      long long *when_ms)
 {
     *when_ms = -1;
-    *found = CTL_CLAIM_TAKEN;
+    *found = CTL_MARK_NONE;
     if (reply->type != REDIS_REPLY_STRING)
         return;
     if (strcmp(reply->str, "pending") == 0) {
-        *found = CTL_CLAIM_PENDING;
+        *found = CTL_MARK_PENDING;
     } else if (strcmp(reply->str, "new") != 0) {
-        *found = CTL_CLAIM_DONE;
+        *found = CTL_MARK_DONE;
         *when_ms = strtoll(reply->str, NULL, 10);
     }
 }
 
 /* Reads the answer of a mark's GET or claim into *found and *when_ms, and
  * frees it. Returns 0, or -1 for no answer or an error answer. */
-static int read_mark(redisReply *reply, ctl_claim *found, long long *when_ms,
-                     ds_err *err)
+static int read_mark(redisReply *reply, ctl_mark_found *found,
+                     long long *when_ms, ds_err *err)
 {
     if (reply == NULL)
         return -1;
@@ -75,7 +75,7 @@ static int read_mark(redisReply *reply, ctl_claim *found, long long *when_ms,
 }
 
 int ctl_mark_lookup(ds_redis *r, const char *dlq_topic, int32_t partition,
-                    int64_t offset, ctl_claim *found, long long *when_ms,
+                    int64_t offset, ctl_mark_found *found, long long *when_ms,
                     ds_err *err)
 {
     char key[512];
@@ -86,7 +86,7 @@ int ctl_mark_lookup(ds_redis *r, const char *dlq_topic, int32_t partition,
 }
 
 int ctl_mark_claim(ds_redis *r, const char *dlq_topic, int32_t partition,
-                   int64_t offset, ctl_claim *found, long long *when_ms,
+                   int64_t offset, ctl_mark_found *found, long long *when_ms,
                    ds_err *err)
 {
     char key[512];

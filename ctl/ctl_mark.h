@@ -21,23 +21,23 @@
 /* How long a replay is remembered: 30 days. */
 #define CTL_REPLAY_KEEP_S (30L * 24 * 3600)
 
-/* What a claim on a DLQ record's replay found. */
+/* What the mark of a DLQ record's replay holds. */
 typedef enum {
-    CTL_CLAIM_TAKEN = 0,  /* never replayed: this call holds the claim */
-    CTL_CLAIM_PENDING,    /* another docsyncctl is replaying it now */
-    CTL_CLAIM_DONE        /* replayed before, at *when_ms */
-} ctl_claim;
+    CTL_MARK_NONE = 0,  /* never replayed (after a claim: claimed now) */
+    CTL_MARK_PENDING,   /* another docsyncctl is replaying it now */
+    CTL_MARK_DONE       /* replayed before, at *when_ms */
+} ctl_mark_found;
 
 /* Reads whether the DLQ record was replayed, without claiming it. Sets
- * *found to CTL_CLAIM_TAKEN when it never was (nothing is claimed). */
+ * *found to CTL_MARK_NONE when it never was (nothing is claimed). */
 int ctl_mark_lookup(ds_redis *r, const char *dlq_topic, int32_t partition,
-                    int64_t offset, ctl_claim *found, long long *when_ms,
+                    int64_t offset, ctl_mark_found *found, long long *when_ms,
                     ds_err *err);
 
 /* Claims the replay of a DLQ record, atomically, unless it was replayed or
  * is being replayed. Returns 0 with *found, or -1. */
 int ctl_mark_claim(ds_redis *r, const char *dlq_topic, int32_t partition,
-                   int64_t offset, ctl_claim *found, long long *when_ms,
+                   int64_t offset, ctl_mark_found *found, long long *when_ms,
                    ds_err *err);
 
 /* Forgets a claim whose replay did not happen, so that it can be tried

@@ -87,14 +87,14 @@ const char *ctl_replay_target(const ctl_record *r, const char *dlq_topic,
 }
 
 /* Says what was found on the record's replay mark: why it is skipped. */
-static void say_skipped(replay_run *run, const item *it, ctl_claim found,
+static void say_skipped(replay_run *run, const item *it, ctl_mark_found found,
                         long long when_ms)
 {
     char iso[CTL_ISO_LEN] = "an unknown time";
 
     if (when_ms > 0)
         ctl_time_iso(when_ms, iso);
-    if (found == CTL_CLAIM_PENDING)
+    if (found == CTL_MARK_PENDING)
         printf("%sskipped %s %s: another docsyncctl is replaying it right "
                "now\n", run->dry_run ? "would be " : "", it->pos, it->doc);
     else
@@ -105,10 +105,10 @@ static void say_skipped(replay_run *run, const item *it, ctl_claim found,
 }
 
 /* --dry-run: reads the replay mark and says what a replay would do. */
-static int dry_run_one(replay_run *run, const item *it)
+static void dry_run_one(replay_run *run, const item *it)
 {
     long long when_ms;
-    ctl_claim found;
+    ctl_mark_found found;
     ds_err err;
 
     ds_err_clear(&err);
@@ -117,15 +117,14 @@ static int dry_run_one(replay_run *run, const item *it)
         ctl_error("%s %s: cannot read its replay mark: %s", it->pos, it->doc,
                   err.msg);
         run->failed++;
-        return 0;
+        return;
     }
-    if (found != CTL_CLAIM_TAKEN && !run->force) {
+    if (found != CTL_MARK_NONE && !run->force) {
         say_skipped(run, it, found, when_ms);
-        return 0;
+        return;
     }
     printf("would replay %s %s to %s\n", it->pos, it->doc, it->target);
     run->replayed++;
-    return 0;
 }
 
 /* Produces the record's key and value to its source topic and waits for
@@ -168,14 +167,14 @@ static void record_replay(replay_run *run, const item *it, long long ms,
     }
 }
 
-/* Claims, produces and records one replay. */
-static int replay_record(replay_run *run, const item *it)
+/* Claims, produces and records one replay; counts how it went. */
+static void replay_record(replay_run *run, const item *it)
 {
     const char *key = it->r->key;
     int has_doc = key != NULL && ds_doc_id_valid(key);
     ctl_doc_seen seen = {"", ""};
     long long when_ms, ms;
-    ctl_claim found = CTL_CLAIM_TAKEN;
+    ctl_mark_found found = CTL_MARK_NONE;
     ds_err err;
 
     ds_err_clear(&err);
@@ -183,9 +182,9 @@ static int replay_record(replay_run *run, const item *it)
         ctl_mark_claim(run->redis, run->conf->dlq_topic, it->r->partition,
                        it->r->offset, &found, &when_ms, &err) < 0)
         goto failed;
-    if (found != CTL_CLAIM_TAKEN) {
+    if (found != CTL_MARK_NONE) {
         say_skipped(run, it, found, when_ms);
-        return 0;
+        return;
     }
     if (has_doc && ctl_doc_seen_read(run->redis, key, &seen, &err) < 0)
         goto release;
@@ -198,7 +197,7 @@ static int replay_record(replay_run *run, const item *it)
     record_replay(run, it, ms, has_doc ? &seen : NULL);
     printf("replayed %s %s to %s\n", it->pos, it->doc, it->target);
     run->replayed++;
-    return 0;
+    return;
 
 release:
     if (!run->force)
@@ -207,7 +206,6 @@ release:
 failed:
     ctl_error("%s %s was not replayed: %s", it->pos, it->doc, err.msg);
     run->failed++;
-    return 0;
 }
 
 /* Handles one DLQ record the scan read. */
@@ -231,7 +229,11 @@ static int replay_one(void *ctx, const ctl_record *r, ds_err *err)
         run->skipped++;
         return 0;
     }
-    return run->dry_run ? dry_run_one(run, &it) : replay_record(run, &it);
+    if (run->dry_run)
+        dry_run_one(run, &it);
+    else
+        replay_record(run, &it);
+    return 0;
 }
 
 /* Connects what a replay needs: Redis always (the replay marks), the

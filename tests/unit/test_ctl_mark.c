@@ -66,36 +66,36 @@ static void a_replay_is_claimed_once_then_remembered(void **state)
 {
     suite *s = *state;
     long long when = 0;
-    ctl_claim found;
+    ctl_mark_found found;
     ds_err err;
 
     FX_REQUIRE(&s->f);
     ds_err_clear(&err);
     assert_int_equal(ctl_mark_lookup(s->r, DLQ, 2, 7, &found, &when, &err),
                      0);
-    assert_int_equal(found, CTL_CLAIM_TAKEN);
+    assert_int_equal(found, CTL_MARK_NONE);
     assert_int_equal(ctl_mark_claim(s->r, DLQ, 2, 7, &found, &when, &err), 0);
-    assert_int_equal(found, CTL_CLAIM_TAKEN);
+    assert_int_equal(found, CTL_MARK_NONE);
     ASSERT_GET(s, "docsync:replayed:docsync.dlq:2:7", "pending");
     assert_int_equal(ctl_mark_claim(s->r, DLQ, 2, 7, &found, &when, &err), 0);
-    assert_int_equal(found, CTL_CLAIM_PENDING);
+    assert_int_equal(found, CTL_MARK_PENDING);
 
     assert_int_equal(ctl_mark_done(s->r, DLQ, 2, 7, 1796292000123LL, &err),
                      0);
     ASSERT_GET(s, "docsync:replayed:docsync.dlq:2:7", "1796292000123");
     assert_int_equal(ctl_mark_claim(s->r, DLQ, 2, 7, &found, &when, &err), 0);
-    assert_int_equal(found, CTL_CLAIM_DONE);
+    assert_int_equal(found, CTL_MARK_DONE);
     assert_int_equal(when, 1796292000123LL);
     assert_int_equal(ctl_mark_lookup(s->r, DLQ, 2, 7, &found, &when, &err),
                      0);
-    assert_int_equal(found, CTL_CLAIM_DONE);
+    assert_int_equal(found, CTL_MARK_DONE);
 
     /* Another offset, partition or DLQ is another record. */
     assert_int_equal(ctl_mark_claim(s->r, DLQ, 2, 8, &found, &when, &err), 0);
-    assert_int_equal(found, CTL_CLAIM_TAKEN);
+    assert_int_equal(found, CTL_MARK_NONE);
     assert_int_equal(ctl_mark_claim(s->r, "other.dlq", 2, 7, &found, &when,
                                     &err), 0);
-    assert_int_equal(found, CTL_CLAIM_TAKEN);
+    assert_int_equal(found, CTL_MARK_NONE);
 }
 
 /* A claim expires within a minute; a replay is kept 30 days. */
@@ -103,7 +103,7 @@ static void claims_expire_soon_and_replays_after_30_days(void **state)
 {
     suite *s = *state;
     long long when;
-    ctl_claim found;
+    ctl_mark_found found;
     ds_err err;
     long long ttl;
 
@@ -122,7 +122,7 @@ static void release_forgets_a_claim_but_never_a_replay(void **state)
 {
     suite *s = *state;
     long long when;
-    ctl_claim found;
+    ctl_mark_found found;
     ds_err err;
 
     FX_REQUIRE(&s->f);
