@@ -36,5 +36,5 @@ USER docsync
 WORKDIR /var/lib/docsync
 ENV BLOB_DIR=/var/lib/docsync/blobs
 # Each service names its stage, e.g. `command: ["docsync-fetcher"]`;
-# operators run `docker-compose run --rm fetcher docsyncctl dlq list`.
+# operators run `docker-compose run --rm --no-deps fetcher docsyncctl ...`.
 CMD ["docsync-ingest"]
