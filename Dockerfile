@@ -1,5 +1,6 @@
-# docsync: the five stages (and the sandbox) in one image; docker-compose.yml
-# runs each stage from it with its own command.
+# docsync: the five stages, docsyncctl (the operators' command) and the
+# sandbox in one image; docker-compose.yml runs each stage from it with its
+# own command.
 
 # ---- build: compile every binary with the Makefile
 FROM debian:bookworm AS build
@@ -16,6 +17,7 @@ COPY fetcher/ fetcher/
 COPY mapper/ mapper/
 COPY uploader/ uploader/
 COPY verifier/ verifier/
+COPY ctl/ ctl/
 COPY tests/sandbox/ tests/sandbox/
 RUN make -j"$(nproc)" all
 
@@ -33,5 +35,6 @@ COPY --from=build /src/bin/ /usr/local/bin/
 USER docsync
 WORKDIR /var/lib/docsync
 ENV BLOB_DIR=/var/lib/docsync/blobs
-# Each service names its stage, e.g. `command: ["docsync-fetcher"]`.
+# Each service names its stage, e.g. `command: ["docsync-fetcher"]`;
+# operators run `docker-compose run --rm --no-deps fetcher docsyncctl ...`.
 CMD ["docsync-ingest"]

@@ -30,6 +30,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 /* Set once by ds_log_init before any thread logs, read-only afterwards. */
 static const char *log_stage = "docsync";
 static ds_log_level log_min = DS_LOG_INFO;
+static FILE *log_stream; /* NULL: stdout */
 
 /* Makes each line one uninterrupted write, whatever the thread. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -42,6 +43,15 @@ void ds_log_init(const char *stage, ds_log_level min_level)
 {
     log_stage = stage != NULL ? stage : "docsync";
     log_min = min_level;
+}
+
+/*
+ * Sends every later line to stream instead of stdout. Called once at
+ * start-up, like ds_log_init, by a program whose stdout is its output.
+ */
+void ds_log_set_stream(FILE *stream)
+{
+    log_stream = stream;
 }
 
 /* Maps a LOG_LEVEL value (any case) to a level; NULL or unknown: fallback. */
@@ -264,11 +274,13 @@ static void line_begin(log_line *l, ds_log_level level)
  * so that lines of different threads never interleave. */
 static void line_emit(log_line *l)
 {
+    FILE *out = log_stream != NULL ? log_stream : stdout;
+
     line_raw(l, "}\n");
 
     pthread_mutex_lock(&log_lock);
-    if (fwrite(l->buf, 1, l->len, stdout) != l->len || fflush(stdout) != 0)
-        clearerr(stdout); /* nowhere to report it; keep trying next time */
+    if (fwrite(l->buf, 1, l->len, out) != l->len || fflush(out) != 0)
+        clearerr(out); /* nowhere to report it; keep trying next time */
     pthread_mutex_unlock(&log_lock);
 }
 

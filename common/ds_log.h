@@ -1,5 +1,5 @@
 /*
- * ds_log.h - one JSON object per line on stdout.
+ * ds_log.h - one JSON object per line on stdout (or another stream).
  *
  * The only module of common/ that writes anywhere. Every line carries the
  * time, level and stage; event lines add the fields an operator filters on.
@@ -11,6 +11,7 @@
 #define DS_LOG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum {
     DS_LOG_DEBUG = 0,
@@ -34,6 +35,10 @@ typedef struct ds_log_event {
 /* Sets the stage name stamped on every line and the lowest level written.
  * The stage string must outlive all logging. */
 void ds_log_init(const char *stage, ds_log_level min_level);
+
+/* Writes the lines to stream instead of stdout: for a command-line tool,
+ * whose stdout is its output. Call it at start-up, before any thread logs. */
+void ds_log_set_stream(FILE *stream);
 
 /* Parses "debug", "info", "warn" or "error"; anything else gives fallback. */
 ds_log_level ds_log_level_parse(const char *name, ds_log_level fallback);

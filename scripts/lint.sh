@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# lint.sh - fail on C source or header lines wider than 100 columns.
+# lint.sh - fail on C source or header lines wider than 100 columns, on a
+# failure reason used in code but missing from common/ds_reason.c, and on a
+# reason of that table missing from the README's runbook.
 #
 # Checks every *.c and *.h file, tracked or untracked (git's ignore rules
 # apply), outside build/. Tabs count to the next multiple of 8, as in an
-# editor. Prints file:line for each offending line and a one-line summary;
-# exits 1 when any line is too wide.
+# editor. Prints file:line for each offending line and a one-line summary
+# per check; exits 1 when any check fails.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,4 +67,19 @@ for name in files:
             bad += 1
 print(f"lint: {len(table)} reasons in the table, {bad} unknown reasons used")
 sys.exit(1 if bad else 0)
+PY
+
+# Every reason of the table is in the README's runbook, as a row of the
+# table that `bin/docsyncctl reasons --markdown` prints, so that an
+# operator who meets it on the DLQ finds what to do.
+python3 - <<'PY'
+import re, sys
+table = re.findall(r'^\s*\{"([a-z0-9_<>]+)",', open("common/ds_reason.c").read(), re.M)
+rows = set(re.findall(r'^\| `([a-z0-9_<>]+)` \|', open("README.md").read(), re.M))
+missing = [name for name in table if name not in rows]
+for name in missing:
+    print(f"README.md: reason {name} is not in the runbook's table "
+          "(paste bin/docsyncctl reasons --markdown)")
+print(f"lint: {len(table)} reasons in the table, {len(missing)} missing from README.md")
+sys.exit(1 if missing else 0)
 PY

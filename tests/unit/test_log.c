@@ -158,6 +158,36 @@ static void test_lines_below_the_minimum_level_are_not_written(void **state)
     free(text);
 }
 
+/* A command-line tool sends the lines to stderr: none reaches stdout. */
+static void test_lines_go_to_the_stream_set_instead_of_stdout(void **state)
+{
+    FILE *other = tmpfile();
+    char buf[512] = "";
+    capture c;
+    char *text;
+    size_t n;
+
+    (void)state;
+    assert_non_null(other);
+    ds_log_init("docsyncctl", DS_LOG_INFO);
+    capture_start(&c);
+    ds_log_set_stream(other);
+    ds_log_msg(DS_LOG_ERROR, "to the stream %d", 5);
+    ds_log_set_stream(NULL);
+    ds_log_msg(DS_LOG_ERROR, "to stdout %d", 6);
+    text = capture_end(&c);
+
+    rewind(other);
+    n = fread(buf, 1, sizeof(buf) - 1, other);
+    buf[n] = '\0';
+    fclose(other);
+    assert_int_equal(count_lines(buf), 1);
+    assert_non_null(strstr(buf, "\"msg\":\"to the stream 5\""));
+    assert_int_equal(count_lines(text), 1);
+    assert_non_null(strstr(text, "\"msg\":\"to stdout 6\""));
+    free(text);
+}
+
 /* "2026-12-03T12:00:00.123Z": 'd' stands for a digit. */
 static void assert_iso8601_millis(const char *ts)
 {
@@ -547,6 +577,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_level_parse_knows_four_names_in_any_case),
         cmocka_unit_test(test_lines_below_the_minimum_level_are_not_written),
+        cmocka_unit_test(test_lines_go_to_the_stream_set_instead_of_stdout),
         cmocka_unit_test(
             test_event_line_is_one_json_object_with_operator_fields),
         cmocka_unit_test(
