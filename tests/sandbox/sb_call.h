@@ -72,6 +72,21 @@ void sb_reply_text(sb_reply *r, int status, const char *content_type,
 void sb_reply_file(sb_reply *r, int fd, uint64_t size,
                    const char *content_type);
 
+/* Answers 400 {"error":"bad_request","reason":reason,"field":field}. */
+void sb_reply_bad_field(sb_reply *r, const char *reason, const char *field);
+
+/* Reads the optional string field of obj into *v (pointing into obj); null
+ * counts as absent and leaves *v NULL. Answers 400 bad_field and returns -1
+ * when the field has another type. */
+int sb_field_string(json_t *obj, const char *field, const char **v,
+                    sb_reply *out);
+
+/* Reads the optional integer field of obj into *v when it lies in [min,
+ * max]; *v keeps its default when the field is absent or null. Answers 400
+ * bad_field and returns -1 otherwise. */
+int sb_field_long(json_t *obj, const char *field, long min, long max,
+                  long *v, sb_reply *out);
+
 /* Parses the in-memory body as a JSON object. On failure answers 400
  * {"error":"bad_request","reason":"bad_json"} and returns NULL. */
 json_t *sb_call_json_body(const sb_call *call, sb_reply *out);

@@ -22,14 +22,6 @@ static const char *const public_fields[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static void reply_field_error(sb_reply *out, const char *reason,
-                              const char *field)
-{
-    sb_reply_json(out, 400, json_pack("{s:s,s:s,s:s}", "error",
-                                      "bad_request", "reason", reason,
-                                      "field", field));
-}
-
 /* Checks that body has field as a string, non-empty unless may_be_empty.
  * Answers 400 missing_field or bad_field otherwise. */
 static int check_string(json_t *body, const char *field, int may_be_empty,
@@ -38,11 +30,11 @@ static int check_string(json_t *body, const char *field, int may_be_empty,
     json_t *v = json_object_get(body, field);
 
     if (v == NULL || json_is_null(v)) {
-        reply_field_error(out, "missing_field", field);
+        sb_reply_bad_field(out, "missing_field", field);
         return -1;
     }
     if (!json_is_string(v) || (!may_be_empty && json_string_length(v) == 0)) {
-        reply_field_error(out, "bad_field", field);
+        sb_reply_bad_field(out, "bad_field", field);
         return -1;
     }
     return 0;
@@ -64,7 +56,7 @@ static json_t *record_from_body(json_t *body, const char *transaction_id,
     if (check_string(body, "content", 1, out) != 0)
         return NULL;
     if (notes != NULL && !json_is_string(notes) && !json_is_null(notes)) {
-        reply_field_error(out, "bad_field", "notes");
+        sb_reply_bad_field(out, "bad_field", "notes");
         return NULL;
     }
 
