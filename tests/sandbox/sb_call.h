@@ -26,6 +26,9 @@ typedef struct sb_ctx {
 /* One request, as a handler sees it. */
 typedef struct sb_call {
     const char *param;     /* the {id} segment of the route, or NULL */
+    const json_t *query;   /* the query arguments, name -> string; null
+                            * for a value that is not UTF-8. The first of a
+                            * repeated name counts. Never NULL. */
     const char *body;      /* NUL-terminated body held in memory, or NULL */
     size_t body_len;
     const char *body_file; /* path of a body spilled to disk, or NULL */

@@ -326,6 +326,48 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
     return ret;
 }
 
+/* Adds one query argument to the object cls. The first of a repeated name
+ * wins; a value that is not UTF-8 becomes null, for the handler to refuse;
+ * "?flag" without "=" counts as an empty value. */
+static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, const char *value)
+{
+    json_t *query = cls;
+    json_t *v;
+
+    (void)kind;
+    if (key == NULL || json_object_get(query, key) != NULL)
+        return MHD_YES;
+    v = json_string(value != NULL ? value : "");
+    json_object_set_new(query, key, v != NULL ? v : json_null());
+    return MHD_YES;
+}
+
+/* Runs the route's handler with the request's body, query and claim on
+ * an Idempotency-Key, into reply. */
+static void run_handler(const sb_ctx *ctx, struct MHD_Connection *conn,
+                        sb_conn *c, sb_reply *reply)
+{
+    sb_call call = {0};
+    json_t *query = json_object();
+
+    if (query == NULL) {
+        sb_reply_error(reply, 500, "internal", "oom");
+        return;
+    }
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_query_arg,
+                              query);
+    call.param = c->param[0] != '\0' ? c->param : NULL;
+    call.query = query;
+    call.body = c->buf;
+    call.body_len = c->len;
+    call.body_file = c->tmp[0] != '\0' ? c->tmp : NULL;
+    call.idem_key = c->idem_key[0] != '\0' ? c->idem_key : NULL;
+    call.idem_claim = c->idem_claim;
+    c->route->handler(ctx, &call, reply);
+    json_decref(query);
+}
+
 /* Runs once the whole body is in: the fault's delay and status, the early
  * answer, or the handler. A client that went away meanwhile is not noticed
  * here: like a real server that has the body, the handler still runs and
@@ -333,7 +375,6 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
 static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
                               sb_conn *c)
 {
-    sb_call call = {0};
     sb_reply reply;
     enum MHD_Result ret;
 
@@ -354,14 +395,8 @@ static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
         close(c->fd);
         c->fd = -1;
     }
-    call.param = c->param[0] != '\0' ? c->param : NULL;
-    call.body = c->buf;
-    call.body_len = c->len;
-    call.body_file = c->tmp[0] != '\0' ? c->tmp : NULL;
-    call.idem_key = c->idem_key[0] != '\0' ? c->idem_key : NULL;
-    call.idem_claim = c->idem_claim;
     sb_reply_init(&reply);
-    c->route->handler(ctx, &call, &reply);
+    run_handler(ctx, conn, c, &reply);
     /* Before the answer leaves, so that a retry never finds the key of a
      * failed request still in progress. */
     release_idem_key(ctx, c);

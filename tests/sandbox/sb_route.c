@@ -17,6 +17,8 @@ static const sb_route routes[] = {
      SB_BODY_NONE, sb_crm_content, 0},
     {"POST", "/v1/transactions/*/documents", SB_KEY_DEST, SB_FAULT_TX_UPLOAD,
      SB_BODY_FILE, sb_tx_upload, 1},
+    {"GET", "/v1/transactions/*/documents", SB_KEY_DEST, SB_FAULT_TX_SEARCH,
+     SB_BODY_NONE, sb_tx_search, 0},
     {"GET", "/v1/documents/*", SB_KEY_DEST, SB_FAULT_TX_GET, SB_BODY_NONE,
      sb_tx_get, 0},
     {"POST", "/admin/crm/documents", SB_KEY_NONE, SB_FAULT_NONE,

@@ -230,21 +230,76 @@ out:
     json_decref(body);
 }
 
+/* What a client sees of a stored record: the public fields, a new object;
+ * NULL when out of memory. */
+static json_t *public_record(json_t *rec)
+{
+    json_t *pub = json_object();
+
+    for (size_t i = 0; pub != NULL && i < COUNT(public_fields); i++)
+        json_object_set(pub, public_fields[i],
+                        json_object_get(rec, public_fields[i]));
+    return pub;
+}
+
 void sb_tx_get(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
 {
     json_t *rec = sb_state_tx_get(ctx->state, call->param);
-    json_t *pub = json_object();
 
-    if (rec == NULL || pub == NULL) {
-        json_decref(pub);
+    if (rec == NULL) {
         sb_reply_error(out, 404, "not_found", NULL);
+        return;
+    }
+    sb_reply_json(out, 200, public_record(rec));
+    json_decref(rec);
+}
+
+/* The sourceDocumentId filter of a search into *source, NULL without one.
+ * Answers 400 and returns -1 for an empty value or one that is not UTF-8:
+ * no document has an empty source, and a typo must not list them all. */
+static int search_filter(const sb_call *call, const char **source,
+                         sb_reply *out)
+{
+    json_t *v = json_object_get(call->query, "sourceDocumentId");
+
+    *source = NULL;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        sb_reply_bad_field(out, "bad_field", "sourceDocumentId");
+        return -1;
+    }
+    *source = json_string_value(v);
+    return 0;
+}
+
+void sb_tx_search(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
+{
+    json_t *found = NULL, *docs = json_array();
+    json_t *rec;
+    const char *source;
+    size_t i;
+
+    if (!sb_state_transaction_exists(ctx->state, call->param)) {
+        sb_reply_error(out, 404, "not_found", "unknown_transaction");
         goto out;
     }
-    for (size_t i = 0; i < COUNT(public_fields); i++)
-        json_object_set(pub, public_fields[i],
-                        json_object_get(rec, public_fields[i]));
-    sb_reply_json(out, 200, pub);
+    if (search_filter(call, &source, out) != 0)
+        goto out;
+    found = sb_state_tx_find(ctx->state, call->param, source);
+    if (found == NULL || docs == NULL) {
+        sb_reply_error(out, 500, "internal", "oom");
+        goto out;
+    }
+    json_array_foreach(found, i, rec) {
+        if (json_array_append_new(docs, public_record(rec)) != 0) {
+            sb_reply_error(out, 500, "internal", "oom");
+            goto out;
+        }
+    }
+    sb_reply_json(out, 200, json_pack("{s:O}", "documents", docs));
 
 out:
-    json_decref(rec);
+    json_decref(found);
+    json_decref(docs);
 }
