@@ -292,6 +292,7 @@ void sb_admin_reset(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
 {
     (void)call;
     sb_state_reset(ctx->state);
+    sb_chaos_reset(ctx->chaos);
     sb_log_msg("info", "state reset", NULL);
     sb_reply_json(out, 200, json_pack("{s:s}", "status", "reset"));
 }

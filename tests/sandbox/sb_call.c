@@ -12,6 +12,7 @@ void sb_reply_init(sb_reply *r)
 {
     memset(r, 0, sizeof(*r));
     r->fd = -1;
+    r->retry_after_s = -1;
 }
 
 void sb_reply_clear(sb_reply *r)
@@ -43,7 +44,11 @@ void sb_reply_text(sb_reply *r, int status, const char *content_type,
 
 void sb_reply_json(sb_reply *r, int status, json_t *obj)
 {
-    char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+    /* 15 digits: a chaos rate of 0.05 reads back as 0.05, not as
+     * 0.050000000000000003. */
+    char *text = obj != NULL
+                     ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15))
+                     : NULL;
 
     json_decref(obj);
     sb_reply_clear(r);

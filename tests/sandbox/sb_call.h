@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "sb_chaos.h"
 #include "sb_options.h"
 #include "sb_state.h"
 
@@ -21,6 +22,7 @@
 typedef struct sb_ctx {
     const sb_options *opt;
     sb_state *state;
+    sb_chaos *chaos;
 } sb_ctx;
 
 /* One request, as a handler sees it. */
@@ -48,12 +50,13 @@ typedef struct sb_reply {
     int fd;                /* owned; -1 when the body is in memory */
     uint64_t fd_size;
     int replayed;          /* adds "Idempotent-Replayed: true" */
+    long retry_after_s;    /* adds "Retry-After: N" when not negative */
 } sb_reply;
 
 typedef void (*sb_handler)(const sb_ctx *ctx, const sb_call *call,
                            sb_reply *out);
 
-/* Prepares an empty reply (status 0, no body, fd -1). */
+/* Prepares an empty reply (status 0, no body, fd -1, no Retry-After). */
 void sb_reply_init(sb_reply *r);
 
 /* Frees the body, closes the file and prepares r again. */

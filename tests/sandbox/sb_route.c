@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sb_admin.h"
+#include "sb_admin_chaos.h"
 #include "sb_crm.h"
 #include "sb_tx.h"
 
@@ -29,6 +30,10 @@ static const sb_route routes[] = {
      sb_admin_tx_list, 0},
     {"POST", "/admin/faults", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_MEMORY,
      sb_admin_faults, 0},
+    {"POST", "/admin/chaos", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_MEMORY,
+     sb_admin_chaos_set, 0},
+    {"GET", "/admin/chaos", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_NONE,
+     sb_admin_chaos_get, 0},
     {"POST", "/admin/reset", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_MEMORY,
      sb_admin_reset, 0},
     {"GET", "/healthz", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_NONE,
