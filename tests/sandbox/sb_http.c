@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "ds_crypto.h"
 #include "sb_call.h"
+#include "sb_inject.h"
 #include "sb_log.h"
 #include "sb_route.h"
 #include "sb_store.h"
@@ -30,11 +32,15 @@
 #define IDEM_REPLAYED_HEADER "Idempotent-Replayed"
 /* Clients use UUIDs or short digests; the bound only protects the buffer. */
 #define IDEM_KEY_MAX 255
+/* How long a stop waits for the requests in flight to send their answers
+ * before every connection is shut; a stopped hang answers at once. */
+#define DRAIN_MS 1000L
 
 struct sb_http {
     struct MHD_Daemon *daemon;
     sb_ctx ctx;
     int port;
+    atomic_long active;      /* requests between headers and completion */
 };
 
 /* One request from its headers to its completion. */
@@ -48,6 +54,9 @@ typedef struct sb_conn {
     char allow[64];          /* Allow header of a 405 */
     int has_fault;
     sb_fault fault;
+    sb_chaos_fault chaos;    /* drawn when no queued fault applies */
+    sb_chaos_kind applied;   /* a chaos fault the handler applied */
+    int in_flight;           /* counted by sb_chaos_enter */
     sb_body_kind sink;       /* SB_BODY_NONE once the body is discarded */
     char *buf;               /* memory sink, NUL-terminated */
     size_t len;
@@ -212,8 +221,16 @@ static void open_sink(const sb_ctx *ctx, sb_conn *c)
     }
 }
 
-/* Decides what can be decided from the headers: the route, a queued fault,
- * the key, the body's destination. */
+/* True when the chaos fault of c answers without the handler, like a
+ * queued fault with a status. */
+static int chaos_answers(const sb_conn *c)
+{
+    return c->chaos.kind == SB_CHAOS_5XX || c->chaos.kind == SB_CHAOS_HANG ||
+           c->chaos.kind == SB_CHAOS_429;
+}
+
+/* Decides what can be decided from the headers: the route, a queued or a
+ * chaos fault, the key, the body's destination. */
 static void classify(const sb_ctx *ctx, struct MHD_Connection *conn,
                      sb_conn *c)
 {
@@ -232,14 +249,24 @@ static void classify(const sb_ctx *ctx, struct MHD_Connection *conn,
         break;
     }
 
+    if (c->route->fault != SB_FAULT_NONE) {
+        sb_chaos_enter(ctx->chaos, c->route->fault);
+        c->in_flight = 1;
+    }
+
     /* A fault stands for the server failing before it looks at anything,
-     * so it is taken ahead of the key check. */
+     * so it is taken ahead of the key check. A queued fault wins over
+     * chaos, which then draws nothing for the request. */
     c->has_fault = sb_state_fault_take(ctx->state, c->route->fault,
                                        &c->fault);
-    if (c->has_fault && c->fault.status != 0) {
+    if (!c->has_fault)
+        sb_chaos_decide(ctx->chaos, c->route->fault, &c->chaos);
+    if ((c->has_fault && c->fault.status != 0) || chaos_answers(c)) {
         c->sink = SB_BODY_NONE;
         return;
     }
+    if (c->chaos.kind == SB_CHAOS_RESET)
+        return; /* on_request closes the connection */
     if (!key_ok(ctx, conn, c->route->key)) {
         set_early(c, 401, "unauthorized", NULL);
         return;
@@ -299,6 +326,10 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
+    /* The request ran to its end (an upload is stored, its key completed)
+     * and only the answer is lost. */
+    if (c->chaos.kind == SB_CHAOS_RESET_AFTER)
+        return MHD_NO;
     if (r->status == 0)
         sb_reply_error(r, 500, "internal", "no_reply");
     if (r->fd >= 0) {
@@ -319,11 +350,68 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, c->allow);
     if (r->replayed)
         MHD_add_response_header(resp, IDEM_REPLAYED_HEADER, "true");
+    if (r->retry_after_s >= 0) {
+        char secs[24];
+
+        snprintf(secs, sizeof(secs), "%ld", r->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES)
         c->status = r->status;
     return ret;
+}
+
+/* Adds one query argument to the object cls. The first of a repeated name
+ * wins; a value that is not UTF-8 becomes null, for the handler to refuse;
+ * "?flag" without "=" counts as an empty value. */
+static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, const char *value)
+{
+    json_t *query = cls;
+    json_t *v;
+
+    (void)kind;
+    if (key == NULL || json_object_get(query, key) != NULL)
+        return MHD_YES;
+    v = json_string(value != NULL ? value : "");
+    json_object_set_new(query, key, v != NULL ? v : json_null());
+    return MHD_YES;
+}
+
+/* Runs the route's handler with the request's body, query and claim on
+ * an Idempotency-Key, into reply. */
+static void run_handler(const sb_ctx *ctx, struct MHD_Connection *conn,
+                        sb_conn *c, sb_reply *reply)
+{
+    sb_call call = {0};
+    json_t *query = json_object();
+
+    if (query == NULL) {
+        sb_reply_error(reply, 500, "internal", "oom");
+        return;
+    }
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_query_arg,
+                              query);
+    call.param = c->param[0] != '\0' ? c->param : NULL;
+    call.query = query;
+    call.body = c->buf;
+    call.body_len = c->len;
+    call.body_file = c->tmp[0] != '\0' ? c->tmp : NULL;
+    call.idem_key = c->idem_key[0] != '\0' ? c->idem_key : NULL;
+    call.idem_claim = c->idem_claim;
+    c->route->handler(ctx, &call, reply);
+    json_decref(query);
+}
+
+/* The socket of the request's client, -1 when MHD does not say. */
+static int client_fd(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+    return info != NULL ? info->connect_fd : -1;
 }
 
 /* Runs once the whole body is in: the fault's delay and status, the early
@@ -333,7 +421,6 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
 static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
                               sb_conn *c)
 {
-    sb_call call = {0};
     sb_reply reply;
     enum MHD_Result ret;
 
@@ -344,6 +431,10 @@ static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
     } else if (c->has_fault && c->fault.status != 0) {
         sb_reply_text(&c->early, c->fault.status, "application/json",
                       c->fault.body != NULL ? c->fault.body : "{}");
+    } else if (chaos_answers(c) &&
+               sb_inject_answer(ctx->state, &c->chaos, client_fd(conn),
+                                &c->early) != 0) {
+        return MHD_NO; /* the client left during a hang */
     }
     if (c->early.status != 0) {
         release_idem_key(ctx, c);
@@ -354,14 +445,9 @@ static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
         close(c->fd);
         c->fd = -1;
     }
-    call.param = c->param[0] != '\0' ? c->param : NULL;
-    call.body = c->buf;
-    call.body_len = c->len;
-    call.body_file = c->tmp[0] != '\0' ? c->tmp : NULL;
-    call.idem_key = c->idem_key[0] != '\0' ? c->idem_key : NULL;
-    call.idem_claim = c->idem_claim;
     sb_reply_init(&reply);
-    c->route->handler(ctx, &call, &reply);
+    run_handler(ctx, conn, c, &reply);
+    c->applied = reply.chaos;
     /* Before the answer leaves, so that a retry never finds the key of a
      * failed request still in progress. */
     release_idem_key(ctx, c);
@@ -376,7 +462,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    const sb_ctx *ctx = cls;
+    sb_http *h = cls;
+    const sb_ctx *ctx = &h->ctx;
     sb_conn *c = *con_cls;
 
     (void)version;
@@ -385,8 +472,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         if (c == NULL)
             return MHD_NO;
         *con_cls = c;
+        atomic_fetch_add(&h->active, 1);
         classify(ctx, conn, c);
-        return MHD_YES;
+        /* Closed with no answer at all, before the body is read. */
+        return c->chaos.kind == SB_CHAOS_RESET ? MHD_NO : MHD_YES;
     }
     if (*upload_data_size > 0) {
         take_body(c, upload_data, *upload_data_size);
@@ -401,27 +490,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    const sb_ctx *ctx = cls;
+    sb_http *h = cls;
+    const sb_ctx *ctx = &h->ctx;
     sb_conn *c = *con_cls;
-    json_t *path;
+    const char *chaos;
+    json_t *path, *line;
 
     (void)conn;
     if (c == NULL)
         return;
     release_idem_key(ctx, c);
+    if (c->in_flight)
+        sb_chaos_leave(ctx->chaos, c->route->fault);
+    chaos = sb_chaos_kind_name(c->chaos.kind != SB_CHAOS_NONE ? c->chaos.kind
+                                                              : c->applied);
     path = json_string(c->path);
-    sb_log_line("info", json_pack("{s:s,s:o,s:i,s:I,s:b,s:b}",
-                                  "method", c->method,
-                                  "path", path ? path
-                                               : json_string("<not utf-8>"),
-                                  "status", c->status,
-                                  "duration_ms",
-                                  (json_int_t)ms_since(&c->start),
-                                  "fault", c->has_fault,
-                                  "completed",
-                                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+    line = json_pack("{s:s,s:o,s:i,s:I,s:b,s:b}",
+                     "method", c->method,
+                     "path", path ? path : json_string("<not utf-8>"),
+                     "status", c->status,
+                     "duration_ms", (json_int_t)ms_since(&c->start),
+                     "fault", c->has_fault || chaos != NULL,
+                     "completed",
+                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    if (line != NULL && chaos != NULL)
+        json_object_set_new(line, "chaos", json_string(chaos));
+    sb_log_line("info", line);
     conn_free(c);
     *con_cls = NULL;
+    atomic_fetch_sub(&h->active, 1);
 }
 
 /* Resolves opt->host and opt->port into addr. Returns 0 or -1. */
@@ -475,8 +572,8 @@ static struct MHD_Daemon *start_daemon(sb_http *h, unsigned int flags,
     return MHD_start_daemon(
         flags | MHD_USE_INTERNAL_POLLING_THREAD |
             MHD_USE_THREAD_PER_CONNECTION,
-        (uint16_t)h->ctx.opt->port, NULL, NULL, on_request, &h->ctx,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, &h->ctx,
+        (uint16_t)h->ctx.opt->port, NULL, NULL, on_request, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
         MHD_OPTION_ARRAY, addr != NULL ? bind : bind + 1,
@@ -511,7 +608,8 @@ static int listen_on(sb_http *h, ds_err *err)
     return 0;
 }
 
-sb_http *sb_http_start(const sb_options *opt, sb_state *st, ds_err *err)
+sb_http *sb_http_start(const sb_options *opt, sb_state *st,
+                       sb_chaos *chaos, ds_err *err)
 {
     sb_http *h = calloc(1, sizeof(*h));
     const union MHD_DaemonInfo *info;
@@ -520,8 +618,10 @@ sb_http *sb_http_start(const sb_options *opt, sb_state *st, ds_err *err)
         ds_err_set(err, "oom", "out of memory");
         return NULL;
     }
+    atomic_init(&h->active, 0);
     h->ctx.opt = opt;
     h->ctx.state = st;
+    h->ctx.chaos = chaos;
     if (listen_on(h, err) != 0) {
         free(h);
         return NULL;
@@ -536,10 +636,23 @@ int sb_http_port(const sb_http *h)
     return h->port;
 }
 
+/* Gives the requests in flight up to DRAIN_MS to finish. MHD_stop_daemon
+ * shuts every connection at once, and would cut off the 503 of a hang
+ * that sb_state_stop has just ended. */
+static void drain(sb_http *h)
+{
+    struct timespec tick = {0, 10 * 1000000L};
+
+    for (long waited = 0; waited < DRAIN_MS && atomic_load(&h->active) > 0;
+         waited += 10)
+        nanosleep(&tick, NULL);
+}
+
 void sb_http_stop(sb_http *h)
 {
     if (h == NULL)
         return;
+    drain(h);
     MHD_stop_daemon(h->daemon);
     free(h);
 }
