@@ -29,7 +29,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 SANDBOX_SRC := $(wildcard tests/sandbox/*.c)
 
-.PHONY: all lint test unit e2e setup up down demo clean
+.PHONY: all lint test unit e2e sandbox-test setup up down demo clean
 all: $(BINS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h)
@@ -79,6 +79,11 @@ unit: $(UNIT_BINS)
 
 e2e: all
 	@tests/e2e/run.sh
+
+# The sandbox's own checks, each against a sandbox it starts.
+sandbox-test: bin/docsync-sandbox
+	@tests/sandbox/smoke.sh
+	@tests/sandbox/chaos.sh
 
 test: setup
 	@scripts/test-all.sh

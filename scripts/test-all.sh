@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# test-all.sh - what `make test` runs after set-up: lint, the unit tests and
-# the end-to-end tests, each with its own summary, then one closing line that
-# adds them up: "total: N passed, N failed".
+# test-all.sh - what `make test` runs after set-up: lint, the unit tests, the
+# sandbox's own checks and the end-to-end tests, each with its own summary,
+# then one closing line that adds them up: "total: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,6 +12,10 @@ rc=0
 make --no-print-directory lint all || exit 1
 make --no-print-directory unit 2>&1 | tee -a "$out"
 [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+for suite in tests/sandbox/smoke.sh tests/sandbox/chaos.sh; do
+    "$suite" 2>&1 | tee -a "$out"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+done
 make --no-print-directory e2e 2>&1 | tee -a "$out"
 [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 
@@ -20,8 +24,8 @@ make --no-print-directory e2e 2>&1 | tee -a "$out"
 summaries=$(grep -cE '^[0-9]+ passed, [0-9]+ failed$' "$out")
 read -r passed failed < <(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" |
     awk '{p += $1; f += $3} END {print p + 0, f + 0}')
-if [ "$summaries" -lt 2 ]; then
-    failed=$((failed + 2 - summaries))
+if [ "$summaries" -lt 4 ]; then
+    failed=$((failed + 4 - summaries))
     rc=1
 fi
 [ "$failed" -eq 0 ] || rc=1
