@@ -207,6 +207,104 @@ static void an_unknown_transaction_fails_permanently_as_http_404(
     json_decref(msg);
 }
 
+/* Replays the destination answered from an Idempotency-Key, in all. */
+static long long replays(const fx *f)
+{
+    json_t *list = fx_admin(f, "GET", "/admin/tx/documents", NULL, 200);
+    long long n = json_integer_value(json_object_get(list,
+                                                     "idempotentReplays"));
+
+    json_decref(list);
+    return n;
+}
+
+/* Redis lost everything after the upload (or the uploader died between the
+ * 201 and its record): the copy is found at the destination and recorded,
+ * without even a POST for the Idempotency-Key to absorb. */
+static void a_copy_already_at_the_destination_is_recorded_not_uploaded(
+    void **state)
+{
+    suite *s = *state;
+    json_t *msg, *first, *second;
+    char *recorded;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    rc = upload(s, msg, &first, &err);
+    FX_ASSERT_OK(rc, &err);
+    freeReplyObject(fx_redis_cmd(&s->f, "FLUSHALL"));
+
+    rc = upload(s, msg, &second, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    assert_int_equal(uploads_of(&s->f, "doc_1"), 1);
+    assert_int_equal(replays(&s->f), 0);
+    FX_ASSERT_JSON_STR(second, "destinationDocumentId",
+                       json_string_value(json_object_get(
+                           first, "destinationDocumentId")));
+    recorded = fx_doc_field(&s->f, "doc_1", "destinationDocumentId");
+    assert_string_equal(recorded ? recorded : "(none)",
+                        json_string_value(json_object_get(
+                            first, "destinationDocumentId")));
+    free(recorded);
+    json_decref(first);
+    json_decref(second);
+    json_decref(msg);
+}
+
+/* A copy of other bytes under the same source id is another version: it
+ * is not taken for this one. */
+static void a_copy_of_other_bytes_is_not_taken(void **state)
+{
+    suite *s = *state;
+    json_t *old, *msg, *first, *second;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    old = fx_mapped_message(&s->f, DATA "mapped_txn_1.json",
+                            "samples/habibi.pdf");
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    rc = upload(s, old, &first, &err);
+    FX_ASSERT_OK(rc, &err);
+    freeReplyObject(fx_redis_cmd(&s->f, "FLUSHALL"));
+
+    rc = upload(s, msg, &second, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    assert_int_equal(uploads_of(&s->f, "doc_1"), 2);
+    assert_string_not_equal(
+        json_string_value(json_object_get(first, "destinationDocumentId")),
+        json_string_value(json_object_get(second, "destinationDocumentId")));
+    json_decref(first);
+    json_decref(second);
+    json_decref(msg);
+    json_decref(old);
+}
+
+/* A destination that cannot be searched is uploaded to as before. */
+static void a_failed_lookup_does_not_stop_the_upload(void **state)
+{
+    suite *s = *state;
+    json_t *msg, *out;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    fx_fault(&s->f, "{\"route\":\"tx_search\",\"count\":1,"
+                    "\"status\":404}");
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+
+    rc = upload(s, msg, &out, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    assert_int_equal(uploads_of(&s->f, "doc_1"), 1);
+    json_decref(out);
+    json_decref(msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +319,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             an_unknown_transaction_fails_permanently_as_http_404, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            a_copy_already_at_the_destination_is_recorded_not_uploaded,
+            setup, teardown),
+        cmocka_unit_test_setup_teardown(a_copy_of_other_bytes_is_not_taken,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_failed_lookup_does_not_stop_the_upload, setup, teardown),
     };
 
     fx_global_init();
