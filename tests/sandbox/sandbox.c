@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 
+#include "sb_chaos.h"
 #include "sb_http.h"
 #include "sb_log.h"
 #include "sb_options.h"
@@ -76,6 +77,7 @@ int main(int argc, char **argv)
 {
     sb_options opt;
     sb_state *st = NULL;
+    sb_chaos *chaos = NULL;
     sb_http *http = NULL;
     sigset_t waiting;
     ds_err err;
@@ -105,7 +107,12 @@ int main(int argc, char **argv)
         log_failure("cannot set up state", &err);
         goto out;
     }
-    http = sb_http_start(&opt, st, &err);
+    chaos = sb_chaos_new();
+    if (chaos == NULL) {
+        sb_log_msg("error", "cannot set up chaos", NULL);
+        goto out;
+    }
+    http = sb_http_start(&opt, st, chaos, &err);
     if (http == NULL) {
         log_failure("cannot start server", &err);
         goto out;
@@ -120,6 +127,7 @@ int main(int argc, char **argv)
 
 out:
     sb_http_stop(http);
+    sb_chaos_free(chaos);
     sb_state_free(st);
     curl_global_cleanup();
 out_opt:

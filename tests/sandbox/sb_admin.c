@@ -44,50 +44,6 @@ static const struct {
     {"tiff", "image/tiff"},
 };
 
-static void reply_bad_field(sb_reply *out, const char *reason,
-                            const char *field)
-{
-    sb_reply_json(out, 400, json_pack("{s:s,s:s,s:s}", "error",
-                                      "bad_request", "reason", reason,
-                                      "field", field));
-}
-
-/* Reads an optional string field; null counts as absent (*v stays NULL).
- * Answers 400 when the field has another type. */
-static int get_string(json_t *body, const char *field, const char **v,
-                      sb_reply *out)
-{
-    json_t *j = json_object_get(body, field);
-
-    *v = NULL;
-    if (j == NULL || json_is_null(j))
-        return 0;
-    if (json_is_string(j)) {
-        *v = json_string_value(j);
-        return 0;
-    }
-    reply_bad_field(out, "bad_field", field);
-    return -1;
-}
-
-/* Reads an optional integer in [min, max]; *v keeps its default when the
- * field is absent. Answers 400 otherwise. */
-static int get_long(json_t *body, const char *field, long min, long max,
-                    long *v, sb_reply *out)
-{
-    json_t *j = json_object_get(body, field);
-
-    if (j == NULL || json_is_null(j))
-        return 0;
-    if (json_is_integer(j) && json_integer_value(j) >= min &&
-        json_integer_value(j) <= max) {
-        *v = (long)json_integer_value(j);
-        return 0;
-    }
-    reply_bad_field(out, "bad_field", field);
-    return -1;
-}
-
 static int parse_add(json_t *body, add_req *a, sb_reply *out)
 {
     json_t *hook = json_object_get(body, "webhook");
@@ -95,33 +51,34 @@ static int parse_add(json_t *body, add_req *a, sb_reply *out)
     memset(a, 0, sizeof(*a));
     a->deliveries = 1;
     a->webhook = 1;
-    if (get_string(body, "accountId", &a->account_id, out) != 0 ||
-        get_string(body, "path", &a->path, out) != 0 ||
-        get_string(body, "fileName", &a->file_name, out) != 0 ||
-        get_string(body, "mimeType", &a->mime_type, out) != 0 ||
-        get_string(body, "description", &a->description, out) != 0 ||
-        get_string(body, "documentId", &a->document_id, out) != 0 ||
-        get_string(body, "rawBody", &a->raw_body, out) != 0 ||
-        get_string(body, "signature", &a->signature, out) != 0 ||
-        get_long(body, "deliveries", 0, MAX_DELIVERIES, &a->deliveries,
-                 out) != 0 ||
-        get_long(body, "delayMs", 0, MAX_DELAY_MS, &a->delay_ms, out) != 0)
+    if (sb_field_string(body, "accountId", &a->account_id, out) != 0 ||
+        sb_field_string(body, "path", &a->path, out) != 0 ||
+        sb_field_string(body, "fileName", &a->file_name, out) != 0 ||
+        sb_field_string(body, "mimeType", &a->mime_type, out) != 0 ||
+        sb_field_string(body, "description", &a->description, out) != 0 ||
+        sb_field_string(body, "documentId", &a->document_id, out) != 0 ||
+        sb_field_string(body, "rawBody", &a->raw_body, out) != 0 ||
+        sb_field_string(body, "signature", &a->signature, out) != 0 ||
+        sb_field_long(body, "deliveries", 0, MAX_DELIVERIES,
+                      &a->deliveries, out) != 0 ||
+        sb_field_long(body, "delayMs", 0, MAX_DELAY_MS, &a->delay_ms,
+                      out) != 0)
         return -1;
     if (hook != NULL && !json_is_boolean(hook)) {
-        reply_bad_field(out, "bad_field", "webhook");
+        sb_reply_bad_field(out, "bad_field", "webhook");
         return -1;
     }
     a->webhook = hook == NULL || json_is_true(hook);
     if (a->account_id == NULL || *a->account_id == '\0') {
-        reply_bad_field(out, "missing_field", "accountId");
+        sb_reply_bad_field(out, "missing_field", "accountId");
         return -1;
     }
     if (a->path == NULL || *a->path == '\0') {
-        reply_bad_field(out, "missing_field", "path");
+        sb_reply_bad_field(out, "missing_field", "path");
         return -1;
     }
     if (a->document_id != NULL && !sb_id_valid(a->document_id)) {
-        reply_bad_field(out, "bad_field", "documentId");
+        sb_reply_bad_field(out, "bad_field", "documentId");
         return -1;
     }
     return 0;
@@ -158,7 +115,7 @@ static json_t *crm_record(const add_req *a, sb_reply *out)
 
     if (realpath(a->path, abs_path) == NULL || stat(abs_path, &sb) != 0 ||
         !S_ISREG(sb.st_mode)) {
-        reply_bad_field(out, "bad_path", "path");
+        sb_reply_bad_field(out, "bad_path", "path");
         return NULL;
     }
     sb_log_now_iso(now);
@@ -285,16 +242,19 @@ static int parse_fault(json_t *body, fault_req *f, sb_reply *out)
     f->count = 1;
     f->status = -1;
     f->delay_ms = 0;
-    if (get_string(body, "route", &name, out) != 0 ||
-        get_long(body, "count", 1, MAX_FAULT_COUNT, &f->count, out) != 0 ||
-        get_long(body, "status", 100, 599, &f->status, out) != 0 ||
-        get_long(body, "delayMs", 0, MAX_DELAY_MS, &f->delay_ms, out) != 0 ||
-        get_string(body, "body", &f->body, out) != 0)
+    if (sb_field_string(body, "route", &name, out) != 0 ||
+        sb_field_long(body, "count", 1, MAX_FAULT_COUNT, &f->count,
+                      out) != 0 ||
+        sb_field_long(body, "status", 100, 599, &f->status, out) != 0 ||
+        sb_field_long(body, "delayMs", 0, MAX_DELAY_MS, &f->delay_ms,
+                      out) != 0 ||
+        sb_field_string(body, "body", &f->body, out) != 0)
         return -1;
     f->route = sb_fault_route_parse(name);
     if (f->route == SB_FAULT_NONE) {
-        reply_bad_field(out, name == NULL ? "missing_field" : "bad_field",
-                        "route");
+        sb_reply_bad_field(out,
+                           name == NULL ? "missing_field" : "bad_field",
+                           "route");
         return -1;
     }
     /* A bare fault is a 500; a delay alone is a hang that then answers
@@ -332,6 +292,7 @@ void sb_admin_reset(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
 {
     (void)call;
     sb_state_reset(ctx->state);
+    sb_chaos_reset(ctx->chaos);
     sb_log_msg("info", "state reset", NULL);
     sb_reply_json(out, 200, json_pack("{s:s}", "status", "reset"));
 }

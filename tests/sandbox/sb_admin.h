@@ -34,7 +34,7 @@ void sb_admin_tx_list(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 void sb_admin_faults(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
 /* POST /admin/reset: forgets documents, uploads, replays, Idempotency-Keys
- * and faults; 200. */
+ * and faults, turns chaos off and zeroes its counts; 200. */
 void sb_admin_reset(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
 #endif

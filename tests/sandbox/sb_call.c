@@ -12,6 +12,7 @@ void sb_reply_init(sb_reply *r)
 {
     memset(r, 0, sizeof(*r));
     r->fd = -1;
+    r->retry_after_s = -1;
 }
 
 void sb_reply_clear(sb_reply *r)
@@ -43,7 +44,11 @@ void sb_reply_text(sb_reply *r, int status, const char *content_type,
 
 void sb_reply_json(sb_reply *r, int status, json_t *obj)
 {
-    char *text = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
+    /* 15 digits: a chaos rate of 0.05 reads back as 0.05, not as
+     * 0.050000000000000003. */
+    char *text = obj != NULL
+                     ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15))
+                     : NULL;
 
     json_decref(obj);
     sb_reply_clear(r);
@@ -75,6 +80,44 @@ void sb_reply_file(sb_reply *r, int fd, uint64_t size,
     r->fd = fd;
     r->fd_size = size;
     set_type(r, content_type);
+}
+
+void sb_reply_bad_field(sb_reply *r, const char *reason, const char *field)
+{
+    sb_reply_json(r, 400, json_pack("{s:s,s:s,s:s}", "error", "bad_request",
+                                    "reason", reason, "field", field));
+}
+
+int sb_field_string(json_t *obj, const char *field, const char **v,
+                    sb_reply *out)
+{
+    json_t *j = json_object_get(obj, field);
+
+    *v = NULL;
+    if (j == NULL || json_is_null(j))
+        return 0;
+    if (json_is_string(j)) {
+        *v = json_string_value(j);
+        return 0;
+    }
+    sb_reply_bad_field(out, "bad_field", field);
+    return -1;
+}
+
+int sb_field_long(json_t *obj, const char *field, long min, long max,
+                  long *v, sb_reply *out)
+{
+    json_t *j = json_object_get(obj, field);
+
+    if (j == NULL || json_is_null(j))
+        return 0;
+    if (json_is_integer(j) && json_integer_value(j) >= min &&
+        json_integer_value(j) <= max) {
+        *v = (long)json_integer_value(j);
+        return 0;
+    }
+    sb_reply_bad_field(out, "bad_field", field);
+    return -1;
 }
 
 json_t *sb_call_json_body(const sb_call *call, sb_reply *out)

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "sb_chaos.h"
 #include "sb_options.h"
 #include "sb_state.h"
 
@@ -21,11 +22,15 @@
 typedef struct sb_ctx {
     const sb_options *opt;
     sb_state *state;
+    sb_chaos *chaos;
 } sb_ctx;
 
 /* One request, as a handler sees it. */
 typedef struct sb_call {
     const char *param;     /* the {id} segment of the route, or NULL */
+    const json_t *query;   /* the query arguments, name -> string; null
+                            * for a value that is not UTF-8. The first of a
+                            * repeated name counts. Never NULL. */
     const char *body;      /* NUL-terminated body held in memory, or NULL */
     size_t body_len;
     const char *body_file; /* path of a body spilled to disk, or NULL */
@@ -45,12 +50,13 @@ typedef struct sb_reply {
     int fd;                /* owned; -1 when the body is in memory */
     uint64_t fd_size;
     int replayed;          /* adds "Idempotent-Replayed: true" */
+    long retry_after_s;    /* adds "Retry-After: N" when not negative */
 } sb_reply;
 
 typedef void (*sb_handler)(const sb_ctx *ctx, const sb_call *call,
                            sb_reply *out);
 
-/* Prepares an empty reply (status 0, no body, fd -1). */
+/* Prepares an empty reply (status 0, no body, fd -1, no Retry-After). */
 void sb_reply_init(sb_reply *r);
 
 /* Frees the body, closes the file and prepares r again. */
@@ -71,6 +77,21 @@ void sb_reply_text(sb_reply *r, int status, const char *content_type,
 /* Answers 200 with size bytes read from fd, which the reply now owns. */
 void sb_reply_file(sb_reply *r, int fd, uint64_t size,
                    const char *content_type);
+
+/* Answers 400 {"error":"bad_request","reason":reason,"field":field}. */
+void sb_reply_bad_field(sb_reply *r, const char *reason, const char *field);
+
+/* Reads the optional string field of obj into *v (pointing into obj); null
+ * counts as absent and leaves *v NULL. Answers 400 bad_field and returns -1
+ * when the field has another type. */
+int sb_field_string(json_t *obj, const char *field, const char **v,
+                    sb_reply *out);
+
+/* Reads the optional integer field of obj into *v when it lies in [min,
+ * max]; *v keeps its default when the field is absent or null. Answers 400
+ * bad_field and returns -1 otherwise. */
+int sb_field_long(json_t *obj, const char *field, long min, long max,
+                  long *v, sb_reply *out);
 
 /* Parses the in-memory body as a JSON object. On failure answers 400
  * {"error":"bad_request","reason":"bad_json"} and returns NULL. */

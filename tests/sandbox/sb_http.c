@@ -16,6 +16,7 @@
 
 #include "ds_crypto.h"
 #include "sb_call.h"
+#include "sb_inject.h"
 #include "sb_log.h"
 #include "sb_route.h"
 #include "sb_store.h"
@@ -48,6 +49,8 @@ typedef struct sb_conn {
     char allow[64];          /* Allow header of a 405 */
     int has_fault;
     sb_fault fault;
+    sb_chaos_fault chaos;    /* drawn when no queued fault applies */
+    int in_flight;           /* counted by sb_chaos_enter */
     sb_body_kind sink;       /* SB_BODY_NONE once the body is discarded */
     char *buf;               /* memory sink, NUL-terminated */
     size_t len;
@@ -212,8 +215,16 @@ static void open_sink(const sb_ctx *ctx, sb_conn *c)
     }
 }
 
-/* Decides what can be decided from the headers: the route, a queued fault,
- * the key, the body's destination. */
+/* True when the chaos fault of c answers without the handler, like a
+ * queued fault with a status. */
+static int chaos_answers(const sb_conn *c)
+{
+    return c->chaos.kind == SB_CHAOS_5XX || c->chaos.kind == SB_CHAOS_HANG ||
+           c->chaos.kind == SB_CHAOS_429;
+}
+
+/* Decides what can be decided from the headers: the route, a queued or a
+ * chaos fault, the key, the body's destination. */
 static void classify(const sb_ctx *ctx, struct MHD_Connection *conn,
                      sb_conn *c)
 {
@@ -232,14 +243,24 @@ static void classify(const sb_ctx *ctx, struct MHD_Connection *conn,
         break;
     }
 
+    if (c->route->fault != SB_FAULT_NONE) {
+        sb_chaos_enter(ctx->chaos, c->route->fault);
+        c->in_flight = 1;
+    }
+
     /* A fault stands for the server failing before it looks at anything,
-     * so it is taken ahead of the key check. */
+     * so it is taken ahead of the key check. A queued fault wins over
+     * chaos, which then draws nothing for the request. */
     c->has_fault = sb_state_fault_take(ctx->state, c->route->fault,
                                        &c->fault);
-    if (c->has_fault && c->fault.status != 0) {
+    if (!c->has_fault)
+        sb_chaos_decide(ctx->chaos, c->route->fault, &c->chaos);
+    if ((c->has_fault && c->fault.status != 0) || chaos_answers(c)) {
         c->sink = SB_BODY_NONE;
         return;
     }
+    if (c->chaos.kind == SB_CHAOS_RESET)
+        return; /* on_request closes the connection */
     if (!key_ok(ctx, conn, c->route->key)) {
         set_early(c, 401, "unauthorized", NULL);
         return;
@@ -299,6 +320,10 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
+    /* The request ran to its end (an upload is stored, its key completed)
+     * and only the answer is lost. */
+    if (c->chaos.kind == SB_CHAOS_RESET_AFTER)
+        return MHD_NO;
     if (r->status == 0)
         sb_reply_error(r, 500, "internal", "no_reply");
     if (r->fd >= 0) {
@@ -319,11 +344,68 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, c->allow);
     if (r->replayed)
         MHD_add_response_header(resp, IDEM_REPLAYED_HEADER, "true");
+    if (r->retry_after_s >= 0) {
+        char secs[24];
+
+        snprintf(secs, sizeof(secs), "%ld", r->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES)
         c->status = r->status;
     return ret;
+}
+
+/* Adds one query argument to the object cls. The first of a repeated name
+ * wins; a value that is not UTF-8 becomes null, for the handler to refuse;
+ * "?flag" without "=" counts as an empty value. */
+static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, const char *value)
+{
+    json_t *query = cls;
+    json_t *v;
+
+    (void)kind;
+    if (key == NULL || json_object_get(query, key) != NULL)
+        return MHD_YES;
+    v = json_string(value != NULL ? value : "");
+    json_object_set_new(query, key, v != NULL ? v : json_null());
+    return MHD_YES;
+}
+
+/* Runs the route's handler with the request's body, query and claim on
+ * an Idempotency-Key, into reply. */
+static void run_handler(const sb_ctx *ctx, struct MHD_Connection *conn,
+                        sb_conn *c, sb_reply *reply)
+{
+    sb_call call = {0};
+    json_t *query = json_object();
+
+    if (query == NULL) {
+        sb_reply_error(reply, 500, "internal", "oom");
+        return;
+    }
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_query_arg,
+                              query);
+    call.param = c->param[0] != '\0' ? c->param : NULL;
+    call.query = query;
+    call.body = c->buf;
+    call.body_len = c->len;
+    call.body_file = c->tmp[0] != '\0' ? c->tmp : NULL;
+    call.idem_key = c->idem_key[0] != '\0' ? c->idem_key : NULL;
+    call.idem_claim = c->idem_claim;
+    c->route->handler(ctx, &call, reply);
+    json_decref(query);
+}
+
+/* The socket of the request's client, -1 when MHD does not say. */
+static int client_fd(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+    return info != NULL ? info->connect_fd : -1;
 }
 
 /* Runs once the whole body is in: the fault's delay and status, the early
@@ -333,7 +415,6 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
 static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
                               sb_conn *c)
 {
-    sb_call call = {0};
     sb_reply reply;
     enum MHD_Result ret;
 
@@ -344,6 +425,10 @@ static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
     } else if (c->has_fault && c->fault.status != 0) {
         sb_reply_text(&c->early, c->fault.status, "application/json",
                       c->fault.body != NULL ? c->fault.body : "{}");
+    } else if (chaos_answers(c) &&
+               sb_inject_answer(ctx->state, &c->chaos, client_fd(conn),
+                                &c->early) != 0) {
+        return MHD_NO; /* the client left during a hang */
     }
     if (c->early.status != 0) {
         release_idem_key(ctx, c);
@@ -354,14 +439,8 @@ static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
         close(c->fd);
         c->fd = -1;
     }
-    call.param = c->param[0] != '\0' ? c->param : NULL;
-    call.body = c->buf;
-    call.body_len = c->len;
-    call.body_file = c->tmp[0] != '\0' ? c->tmp : NULL;
-    call.idem_key = c->idem_key[0] != '\0' ? c->idem_key : NULL;
-    call.idem_claim = c->idem_claim;
     sb_reply_init(&reply);
-    c->route->handler(ctx, &call, &reply);
+    run_handler(ctx, conn, c, &reply);
     /* Before the answer leaves, so that a retry never finds the key of a
      * failed request still in progress. */
     release_idem_key(ctx, c);
@@ -386,7 +465,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             return MHD_NO;
         *con_cls = c;
         classify(ctx, conn, c);
-        return MHD_YES;
+        /* Closed with no answer at all, before the body is read. */
+        return c->chaos.kind == SB_CHAOS_RESET ? MHD_NO : MHD_YES;
     }
     if (*upload_data_size > 0) {
         take_body(c, upload_data, *upload_data_size);
@@ -403,23 +483,28 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 {
     const sb_ctx *ctx = cls;
     sb_conn *c = *con_cls;
-    json_t *path;
+    const char *chaos;
+    json_t *path, *line;
 
     (void)conn;
     if (c == NULL)
         return;
     release_idem_key(ctx, c);
+    if (c->in_flight)
+        sb_chaos_leave(ctx->chaos, c->route->fault);
+    chaos = sb_chaos_kind_name(c->chaos.kind);
     path = json_string(c->path);
-    sb_log_line("info", json_pack("{s:s,s:o,s:i,s:I,s:b,s:b}",
-                                  "method", c->method,
-                                  "path", path ? path
-                                               : json_string("<not utf-8>"),
-                                  "status", c->status,
-                                  "duration_ms",
-                                  (json_int_t)ms_since(&c->start),
-                                  "fault", c->has_fault,
-                                  "completed",
-                                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+    line = json_pack("{s:s,s:o,s:i,s:I,s:b,s:b}",
+                     "method", c->method,
+                     "path", path ? path : json_string("<not utf-8>"),
+                     "status", c->status,
+                     "duration_ms", (json_int_t)ms_since(&c->start),
+                     "fault", c->has_fault || chaos != NULL,
+                     "completed",
+                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    if (line != NULL && chaos != NULL)
+        json_object_set_new(line, "chaos", json_string(chaos));
+    sb_log_line("info", line);
     conn_free(c);
     *con_cls = NULL;
 }
@@ -511,7 +596,8 @@ static int listen_on(sb_http *h, ds_err *err)
     return 0;
 }
 
-sb_http *sb_http_start(const sb_options *opt, sb_state *st, ds_err *err)
+sb_http *sb_http_start(const sb_options *opt, sb_state *st,
+                       sb_chaos *chaos, ds_err *err)
 {
     sb_http *h = calloc(1, sizeof(*h));
     const union MHD_DaemonInfo *info;
@@ -522,6 +608,7 @@ sb_http *sb_http_start(const sb_options *opt, sb_state *st, ds_err *err)
     }
     h->ctx.opt = opt;
     h->ctx.state = st;
+    h->ctx.chaos = chaos;
     if (listen_on(h, err) != 0) {
         free(h);
         return NULL;

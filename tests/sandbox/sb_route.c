@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sb_admin.h"
+#include "sb_admin_chaos.h"
 #include "sb_crm.h"
 #include "sb_tx.h"
 
@@ -17,6 +18,8 @@ static const sb_route routes[] = {
      SB_BODY_NONE, sb_crm_content, 0},
     {"POST", "/v1/transactions/*/documents", SB_KEY_DEST, SB_FAULT_TX_UPLOAD,
      SB_BODY_FILE, sb_tx_upload, 1},
+    {"GET", "/v1/transactions/*/documents", SB_KEY_DEST, SB_FAULT_TX_SEARCH,
+     SB_BODY_NONE, sb_tx_search, 0},
     {"GET", "/v1/documents/*", SB_KEY_DEST, SB_FAULT_TX_GET, SB_BODY_NONE,
      sb_tx_get, 0},
     {"POST", "/admin/crm/documents", SB_KEY_NONE, SB_FAULT_NONE,
@@ -27,6 +30,10 @@ static const sb_route routes[] = {
      sb_admin_tx_list, 0},
     {"POST", "/admin/faults", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_MEMORY,
      sb_admin_faults, 0},
+    {"POST", "/admin/chaos", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_MEMORY,
+     sb_admin_chaos_set, 0},
+    {"GET", "/admin/chaos", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_NONE,
+     sb_admin_chaos_get, 0},
     {"POST", "/admin/reset", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_MEMORY,
      sb_admin_reset, 0},
     {"GET", "/healthz", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_NONE,

@@ -40,7 +40,7 @@ struct sb_state {
 };
 
 static const char *const fault_names[SB_FAULT_NONE] = {
-    "crm_meta", "crm_content", "tx_upload", "tx_get"
+    "crm_meta", "crm_content", "tx_upload", "tx_get", "tx_search"
 };
 
 sb_fault_route sb_fault_route_parse(const char *name)
@@ -49,6 +49,11 @@ sb_fault_route sb_fault_route_parse(const char *name)
         if (name != NULL && strcmp(name, fault_names[i]) == 0)
             return (sb_fault_route)i;
     return SB_FAULT_NONE;
+}
+
+const char *sb_fault_route_name(sb_fault_route route)
+{
+    return route < SB_FAULT_NONE ? fault_names[route] : NULL;
 }
 
 void sb_fault_clear(sb_fault *f)
@@ -354,6 +359,45 @@ out:
 json_t *sb_state_tx_get(sb_state *st, const char *id)
 {
     return copy_member(st, st->tx, id);
+}
+
+/* True when rec is a stored document of transaction_id and, when source
+ * is not NULL, of that sourceDocumentId. */
+static int record_matches(json_t *rec, const char *transaction_id,
+                          const char *source)
+{
+    const char *txn = json_string_value(json_object_get(rec,
+                                                        "transactionId"));
+    const char *src = json_string_value(json_object_get(rec,
+                                                        "sourceDocumentId"));
+
+    if (txn == NULL || strcmp(txn, transaction_id) != 0)
+        return 0;
+    return source == NULL || (src != NULL && strcmp(src, source) == 0);
+}
+
+json_t *sb_state_tx_find(sb_state *st, const char *transaction_id,
+                         const char *source)
+{
+    json_t *found = json_array();
+    json_t *rec;
+    const char *id;
+
+    if (found == NULL)
+        return NULL;
+    pthread_mutex_lock(&st->lock);
+    /* jansson keeps insertion order, which is the order of the tdoc_N. */
+    json_object_foreach(st->tx, id, rec) {
+        if (!record_matches(rec, transaction_id, source))
+            continue;
+        if (json_array_append_new(found, json_deep_copy(rec)) != 0) {
+            json_decref(found);
+            found = NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return found;
 }
 
 /* The sum of the counts in counts. */

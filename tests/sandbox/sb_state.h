@@ -29,6 +29,7 @@ typedef enum {
     SB_FAULT_CRM_CONTENT,
     SB_FAULT_TX_UPLOAD,
     SB_FAULT_TX_GET,
+    SB_FAULT_TX_SEARCH,
     SB_FAULT_NONE /* also the number of fault routes */
 } sb_fault_route;
 
@@ -40,9 +41,13 @@ typedef struct sb_fault {
     long delay_ms;
 } sb_fault;
 
-/* Parses "crm_meta", "crm_content", "tx_upload" or "tx_get"; anything else
- * gives SB_FAULT_NONE. */
+/* Parses "crm_meta", "crm_content", "tx_upload", "tx_get" or "tx_search";
+ * anything else gives SB_FAULT_NONE. */
 sb_fault_route sb_fault_route_parse(const char *name);
+
+/* The name of a fault route, the inverse of sb_fault_route_parse; NULL for
+ * SB_FAULT_NONE. */
+const char *sb_fault_route_name(sb_fault_route route);
 
 /* Frees the body of f and zeroes it; accepts NULL. */
 void sb_fault_clear(sb_fault *f);
@@ -90,6 +95,12 @@ int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
 
 /* A copy of the stored document's record, or NULL when unknown. */
 json_t *sb_state_tx_get(sb_state *st, const char *id);
+
+/* Copies of the records stored for transaction_id, in the order they were
+ * stored, only those of sourceDocumentId source when source is not NULL.
+ * An array, empty when none match; NULL when out of memory. */
+json_t *sb_state_tx_find(sb_state *st, const char *transaction_id,
+                         const char *source);
 
 /* {"documents":[records...],"uploadsBySource":{"doc_1":1},
  * "idempotentReplays":N,"replaysBySource":{"doc_1":N}}, a copy; NULL when

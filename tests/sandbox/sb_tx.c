@@ -22,14 +22,6 @@ static const char *const public_fields[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static void reply_field_error(sb_reply *out, const char *reason,
-                              const char *field)
-{
-    sb_reply_json(out, 400, json_pack("{s:s,s:s,s:s}", "error",
-                                      "bad_request", "reason", reason,
-                                      "field", field));
-}
-
 /* Checks that body has field as a string, non-empty unless may_be_empty.
  * Answers 400 missing_field or bad_field otherwise. */
 static int check_string(json_t *body, const char *field, int may_be_empty,
@@ -38,11 +30,11 @@ static int check_string(json_t *body, const char *field, int may_be_empty,
     json_t *v = json_object_get(body, field);
 
     if (v == NULL || json_is_null(v)) {
-        reply_field_error(out, "missing_field", field);
+        sb_reply_bad_field(out, "missing_field", field);
         return -1;
     }
     if (!json_is_string(v) || (!may_be_empty && json_string_length(v) == 0)) {
-        reply_field_error(out, "bad_field", field);
+        sb_reply_bad_field(out, "bad_field", field);
         return -1;
     }
     return 0;
@@ -64,7 +56,7 @@ static json_t *record_from_body(json_t *body, const char *transaction_id,
     if (check_string(body, "content", 1, out) != 0)
         return NULL;
     if (notes != NULL && !json_is_string(notes) && !json_is_null(notes)) {
-        reply_field_error(out, "bad_field", "notes");
+        sb_reply_bad_field(out, "bad_field", "notes");
         return NULL;
     }
 
@@ -238,21 +230,76 @@ out:
     json_decref(body);
 }
 
+/* What a client sees of a stored record: the public fields, a new object;
+ * NULL when out of memory. */
+static json_t *public_record(json_t *rec)
+{
+    json_t *pub = json_object();
+
+    for (size_t i = 0; pub != NULL && i < COUNT(public_fields); i++)
+        json_object_set(pub, public_fields[i],
+                        json_object_get(rec, public_fields[i]));
+    return pub;
+}
+
 void sb_tx_get(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
 {
     json_t *rec = sb_state_tx_get(ctx->state, call->param);
-    json_t *pub = json_object();
 
-    if (rec == NULL || pub == NULL) {
-        json_decref(pub);
+    if (rec == NULL) {
         sb_reply_error(out, 404, "not_found", NULL);
+        return;
+    }
+    sb_reply_json(out, 200, public_record(rec));
+    json_decref(rec);
+}
+
+/* The sourceDocumentId filter of a search into *source, NULL without one.
+ * Answers 400 and returns -1 for an empty value or one that is not UTF-8:
+ * no document has an empty source, and a typo must not list them all. */
+static int search_filter(const sb_call *call, const char **source,
+                         sb_reply *out)
+{
+    json_t *v = json_object_get(call->query, "sourceDocumentId");
+
+    *source = NULL;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        sb_reply_bad_field(out, "bad_field", "sourceDocumentId");
+        return -1;
+    }
+    *source = json_string_value(v);
+    return 0;
+}
+
+void sb_tx_search(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
+{
+    json_t *found = NULL, *docs = json_array();
+    json_t *rec;
+    const char *source;
+    size_t i;
+
+    if (!sb_state_transaction_exists(ctx->state, call->param)) {
+        sb_reply_error(out, 404, "not_found", "unknown_transaction");
         goto out;
     }
-    for (size_t i = 0; i < COUNT(public_fields); i++)
-        json_object_set(pub, public_fields[i],
-                        json_object_get(rec, public_fields[i]));
-    sb_reply_json(out, 200, pub);
+    if (search_filter(call, &source, out) != 0)
+        goto out;
+    found = sb_state_tx_find(ctx->state, call->param, source);
+    if (found == NULL || docs == NULL) {
+        sb_reply_error(out, 500, "internal", "oom");
+        goto out;
+    }
+    json_array_foreach(found, i, rec) {
+        if (json_array_append_new(docs, public_record(rec)) != 0) {
+            sb_reply_error(out, 500, "internal", "oom");
+            goto out;
+        }
+    }
+    sb_reply_json(out, 200, json_pack("{s:O}", "documents", docs));
 
 out:
-    json_decref(rec);
+    json_decref(found);
+    json_decref(docs);
 }

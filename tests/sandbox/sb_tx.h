@@ -28,4 +28,12 @@ void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
  * a stored document, or 404 {"error":"not_found"}. */
 void sb_tx_get(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
+/* GET /v1/transactions/{transactionId}/documents[?sourceDocumentId=X]: 200
+ * {"documents":[...]} with the objects GET /v1/documents/{id} gives for
+ * the documents stored for the transaction, in the order they were stored,
+ * only those of sourceDocumentId X when given. 404 {"error":"not_found",
+ * "reason":"unknown_transaction"} as for uploads; 400 bad_field when X is
+ * empty or not UTF-8. */
+void sb_tx_search(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
+
 #endif

@@ -186,6 +186,55 @@ test_upload() {
            cut -d' ' -f2- | json_field '["reason"]')"
 }
 
+# search TRANSACTION [QUERY]: GET of the transaction's documents with the
+# destination key; prints "<status> <body>".
+search() {
+    req GET "/v1/transactions/$1/documents${2:+?$2}" -H "X-API-Key: $DEST_KEY"
+}
+
+test_search() {
+    local r a b c ids
+    upload_body s.pdf doc_s1 "$SAMPLES/habibi.pdf" >"$WORK/s1.json"
+    upload_body s.pdf doc_s2 "$SAMPLES/habibi.pdf" >"$WORK/s2.json"
+    for t in txn_1001/doc_s1 txn_1001/doc_s2 txn_1001/doc_s1 txn_1002/doc_s1
+    do
+        r=$(req POST "/v1/transactions/${t%/*}/documents" \
+            -H "X-API-Key: $DEST_KEY" --data-binary @"$WORK/${t#*/doc_}.json")
+        [ "${r%% *}" = 201 ] || echo "upload for the search: $r"
+    done
+    r=$(search txn_1001 sourceDocumentId=doc_s1)
+    check "search by source" 200 "${r%% *}"
+    ids=$(echo "${r#* }" | json_field '["documents"]' | python3 -c '
+import ast, sys; print(" ".join(d["id"] for d in ast.literal_eval(
+    sys.stdin.read())))')
+    check "search finds both copies of the source" 2 "$(echo "$ids" | wc -w)"
+    a=${ids%% *}
+    b=$(req GET "/v1/documents/$a" -H "X-API-Key: $DEST_KEY" | cut -d' ' -f2-)
+    c=$(echo "${r#* }" | python3 -c 'import json, sys
+print(json.dumps(json.load(sys.stdin)["documents"][0], separators=(",", ":")))')
+    check "search objects are those of GET /v1/documents/{id}" "$b" "$c"
+    check "search without a filter: the transaction's documents only" \
+        "txn_1002 doc_s1:1" "$(search txn_1002 | cut -d' ' -f2- |
+        python3 -c 'import json, sys
+d = json.load(sys.stdin)["documents"]
+print(" ".join(sorted({x["transactionId"] for x in d})),
+      "doc_s1:%d" % sum(x["sourceDocumentId"] == "doc_s1" for x in d))')"
+    check "search for an unknown source" '200 {"documents":[]}' \
+        "$(search txn_1001 sourceDocumentId=doc_none)"
+    check "search of an unknown transaction" \
+        '404 {"error":"not_found","reason":"unknown_transaction"}' \
+        "$(search txn_9 sourceDocumentId=doc_s1)"
+    check "search with an empty filter" "400 bad_field sourceDocumentId" \
+        "$(search txn_1001 sourceDocumentId= | python3 -c 'import json, sys
+code, body = sys.stdin.read().split(" ", 1); b = json.loads(body)
+print(code, b["reason"], b["field"])')"
+    check "search without key" 401 \
+        "$(req GET /v1/transactions/txn_1001/documents | cut -d' ' -f1)"
+    req POST /admin/faults -d '{"route":"tx_search","status":503}' >/dev/null
+    check "search fault route" 503 "$(search txn_1001 | cut -d' ' -f1)"
+    check "search after the fault" 200 "$(search txn_1001 | cut -d' ' -f1)"
+}
+
 test_big_upload() {
     local r id
     head -c 30000000 /dev/urandom >"$WORK/big"
@@ -377,6 +426,7 @@ start_hook
 start_sandbox
 test_crm
 test_upload
+test_search
 test_big_upload
 test_faults
 test_idempotency
