@@ -52,16 +52,14 @@ if [ "$MODE" = short ]; then
     SETTLE_TIMEOUT=${CHAOS_SETTLE_TIMEOUT:-300}
     SANDBOX_CHAOS='{"routes": "*", "rate5xx": 0.02, "rateHang": 0.01,
         "hangMs": 30000, "rateReset": 0.005,
-        "burst429": {"everyMs": 20000, "lengthMs": 1000, "retryAfterS": 1},
-        "txLoseRate": 0, "txCorruptRate": 0}'
+        "burst429": {"everyMs": 20000, "lengthMs": 1000, "retryAfterS": 1}}'
 else
     DOCS=${CHAOS_DOCS:-1000}; KILLS=${CHAOS_KILLS:-12}
     QUIET_S=${CHAOS_QUIET_S:-30}; STALL_S=${CHAOS_STALL_S:-180}
     SETTLE_TIMEOUT=${CHAOS_SETTLE_TIMEOUT:-900}
     SANDBOX_CHAOS='{"routes": "*", "rate5xx": 0.05, "rateHang": 0.02,
         "hangMs": 30000, "rateReset": 0.01,
-        "burst429": {"everyMs": 15000, "lengthMs": 2000, "retryAfterS": 1},
-        "txLoseRate": 0, "txCorruptRate": 0}'
+        "burst429": {"everyMs": 15000, "lengthMs": 2000, "retryAfterS": 1}}'
 fi
 RATE=${CHAOS_RATE:-2.5}
 SEED=${CHAOS_SEED:-$(( $(date +%s%N) % 32768 ))}
@@ -187,11 +185,11 @@ scripts/chaos/corpus.sh "$CORPUS" "$DOCS" "$SEED"
 cp "$CORPUS/plan.jsonl" "$DIR/plan.jsonl"
 T_CORPUS=$(date +%s)
 
-code=$(sandbox_chaos "$SANDBOX_CHAOS")
-case $code in
-    2??) say "sandbox faults on: $SANDBOX_CHAOS" ;;
-    404) say "this sandbox has no /admin/chaos (404): no HTTP faults injected" ;;
-    *)   say "POST /admin/chaos answered $code: HTTP faults may be off" ;;
+reply=$(sandbox_chaos "$SANDBOX_CHAOS")
+case $reply in
+    2??*) say "sandbox faults on: $SANDBOX_CHAOS" ;;
+    404*) say "this sandbox has no /admin/chaos (404): no HTTP faults injected" ;;
+    *)    say "POST /admin/chaos refused $SANDBOX_CHAOS: $reply; no HTTP faults" ;;
 esac
 
 scripts/chaos/resend.sh "$DIR" "${CHAOS_RESEND_GIVE_UP_S:-300}" &

@@ -88,6 +88,7 @@ def count(f): map(select(f)) | length;
      kills: $kills, restarts: $restarts,
      webhooks_resent: ($resent | count(.accepted)),
      webhooks_given_up: ($resent | count(.accepted | not)),
+     lost_never_accepted: ($rows | count(.lost and (.webhook | startswith("never")))),
      idempotent_replays: ($tx.idempotentReplays // 0),
      dlq_records: ($dlq | length),
      dlq_reasons: ($dlq | by("\(.reason)/\(.class)") | map_values(length)),

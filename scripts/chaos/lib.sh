@@ -51,12 +51,13 @@ rand_into() {
 }
 
 # sandbox_chaos JSON: sets the sandbox's fault injection (POST /admin/chaos;
-# '{}' turns it off). Prints the HTTP status; 404 means this sandbox has no
-# chaos API, which the caller reports and tolerates.
+# '{}' turns it off). Prints the HTTP status and the reply on one line; 404
+# means this sandbox has no chaos API, which the caller tolerates.
 sandbox_chaos() {
-    curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+    curl -s -w ' %{http_code}' --max-time 10 \
         -H 'Content-Type: application/json' --data-binary "$1" \
-        "$SANDBOX_URL/admin/chaos" || echo 000
+        "$SANDBOX_URL/admin/chaos" | awk '{ $0 = $NF " " $0; $NF = ""; print }' \
+        || echo 000
 }
 
 # sandbox_chaos_stats: GET /admin/chaos, or {} when there is none.

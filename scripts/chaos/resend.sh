@@ -50,8 +50,15 @@ seen=0
 : > "$DIR/resent.jsonl"
 touch "$DIR/resend.jsonl"
 while :; do
-    # New entries since the last round.
+    # New entries since the last round, read under submit.sh's lock so
+    # that every line is whole and counted exactly once.
+    new=$( {
+        flock 9
+        tail -n +"$((seen + 1))" "$DIR/resend.jsonl"
+    } 9> "$DIR/resend.jsonl.lock" )
     while IFS= read -r line; do
+        [ -n "$line" ] || continue
+        seen=$((seen + 1))
         id=$(jq -r .documentId <<< "$line")
         [ -n "${entry[$id]:-}" ] && continue
         entry[$id]=$line
@@ -61,8 +68,7 @@ while :; do
         pending+=("$id")
         [ "$(jq -r '.eventId // ""' <<< "$line")" ] \
             || say "resend: $id has no known eventId; its resend is a new event"
-    done < <(tail -n +"$((seen + 1))" "$DIR/resend.jsonl")
-    seen=$(wc -l < "$DIR/resend.jsonl")
+    done <<< "$new"
 
     left=()
     for id in "${pending[@]}"; do
