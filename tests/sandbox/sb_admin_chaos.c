@@ -19,7 +19,7 @@
 
 static const char *const body_fields[] = {
     "routes", "rate5xx", "rateHang", "hangMs", "rateReset", "burst429",
-    "seed"
+    "txLoseRate", "txCorruptRate", "seed"
 };
 
 static const char *const burst_fields[] = {
@@ -145,6 +145,8 @@ static int parse_settings(json_t *body, sb_chaos_settings *s, sb_reply *out)
                       out) != 0 ||
         get_rate(body, "rateReset", &s->rate_reset, out) != 0 ||
         get_burst(body, &s->burst, out) != 0 ||
+        get_rate(body, "txLoseRate", &s->tx_lose_rate, out) != 0 ||
+        get_rate(body, "txCorruptRate", &s->tx_corrupt_rate, out) != 0 ||
         sb_field_long(body, "seed", 0, LONG_MAX, &seed, out) != 0)
         return -1;
     /* One draw decides between them, so they cannot add up past 1. */

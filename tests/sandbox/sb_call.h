@@ -51,6 +51,8 @@ typedef struct sb_reply {
     uint64_t fd_size;
     int replayed;          /* adds "Idempotent-Replayed: true" */
     long retry_after_s;    /* adds "Retry-After: N" when not negative */
+    sb_chaos_kind chaos;   /* a chaos fault the handler applied, for the
+                            * request's log line */
 } sb_reply;
 
 typedef void (*sb_handler)(const sb_ctx *ctx, const sb_call *call,

@@ -11,7 +11,8 @@
 static const int statuses_5xx[] = {500, 502, 503};
 
 static const char *const kind_names[SB_CHAOS_KINDS] = {
-    NULL, "5xx", "hang", "reset", "reset_after_store", "429"
+    NULL, "5xx", "hang", "reset", "reset_after_store", "429", "lost",
+    "corrupted"
 };
 
 /* What GET /admin/chaos reports besides the settings. */
@@ -95,13 +96,15 @@ static json_t *burst_json(const sb_chaos_burst *b)
 
 json_t *sb_chaos_settings_json(const sb_chaos_settings *s)
 {
-    return json_pack("{s:o,s:f,s:f,s:I,s:f,s:o,s:I}",
+    return json_pack("{s:o,s:f,s:f,s:I,s:f,s:o,s:f,s:f,s:I}",
                      "routes", routes_json(s),
                      "rate5xx", s->rate_5xx,
                      "rateHang", s->rate_hang,
                      "hangMs", (json_int_t)s->hang_ms,
                      "rateReset", s->rate_reset,
                      "burst429", burst_json(&s->burst),
+                     "txLoseRate", s->tx_lose_rate,
+                     "txCorruptRate", s->tx_corrupt_rate,
                      "seed", (json_int_t)s->seed);
 }
 
@@ -220,6 +223,34 @@ out:
     pthread_mutex_unlock(&ch->lock);
 }
 
+sb_chaos_kind sb_chaos_upload_fate(sb_chaos *ch, uint64_t *pick)
+{
+    sb_chaos_kind fate = SB_CHAOS_NONE;
+
+    pthread_mutex_lock(&ch->lock);
+    /* A rate of 0 draws nothing, so that turning the upload faults on
+     * does not change which requests the other faults hit. */
+    if (ch->set.tx_lose_rate > 0.0 &&
+        next_unit(&ch->rng) < ch->set.tx_lose_rate)
+        fate = SB_CHAOS_LOST;
+    else if (ch->set.tx_corrupt_rate > 0.0 &&
+             next_unit(&ch->rng) < ch->set.tx_corrupt_rate)
+        fate = SB_CHAOS_CORRUPTED;
+    *pick = fate == SB_CHAOS_CORRUPTED ? next_u64(&ch->rng) : 0;
+    pthread_mutex_unlock(&ch->lock);
+    return fate;
+}
+
+void sb_chaos_count(sb_chaos *ch, sb_fault_route route, sb_chaos_kind kind)
+{
+    if (route >= SB_FAULT_NONE || kind == SB_CHAOS_NONE ||
+        kind >= SB_CHAOS_KINDS)
+        return;
+    pthread_mutex_lock(&ch->lock);
+    ch->n.injected[route][kind]++;
+    pthread_mutex_unlock(&ch->lock);
+}
+
 void sb_chaos_enter(sb_chaos *ch, sb_fault_route route)
 {
     if (route >= SB_FAULT_NONE)
@@ -246,13 +277,15 @@ static json_t *counts_json(const long c[SB_CHAOS_KINDS])
 
     for (int k = SB_CHAOS_NONE + 1; k < SB_CHAOS_KINDS; k++)
         total += c[k];
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
                      "5xx", (json_int_t)c[SB_CHAOS_5XX],
                      "hang", (json_int_t)c[SB_CHAOS_HANG],
                      "reset", (json_int_t)(c[SB_CHAOS_RESET] +
                                            c[SB_CHAOS_RESET_AFTER]),
                      "resetAfterStore", (json_int_t)c[SB_CHAOS_RESET_AFTER],
                      "429", (json_int_t)c[SB_CHAOS_429],
+                     "lost", (json_int_t)c[SB_CHAOS_LOST],
+                     "corrupted", (json_int_t)c[SB_CHAOS_CORRUPTED],
                      "total", (json_int_t)total);
 }
 

@@ -1,10 +1,12 @@
 /*
  * sb_chaos.h - random faults for a chaos test of the stages: per route, a
  * share of requests answered 5xx, left hanging or cut off, and periodic
- * bursts of 429; the counts of what was injected and the most requests of
- * each route seen at once.
+ * bursts of 429; a share of uploads lost or corrupted after their 201; the
+ * counts of what was injected and the most requests of each route seen at
+ * once.
  *
- * The engine decides and counts; sb_http.c applies what it decides. It has
+ * The engine decides and counts; sb_http.c and sb_tx.c apply what it
+ * decides. It has
  * its own mutex. Its random numbers come from one generator seeded by the
  * settings, so one seed and one order of requests give the same faults.
  * Settings and counts are described in docs/sandbox.md.
@@ -31,6 +33,8 @@ typedef enum {
     SB_CHAOS_RESET,       /* close the connection before the body is read */
     SB_CHAOS_RESET_AFTER, /* run the handler, then close without answer */
     SB_CHAOS_429,         /* inside a burst: 429 with Retry-After */
+    SB_CHAOS_LOST,        /* an upload answered 201, then not shown */
+    SB_CHAOS_CORRUPTED,   /* an upload stored with one byte changed */
     SB_CHAOS_KINDS
 } sb_chaos_kind;
 
@@ -43,7 +47,8 @@ typedef struct sb_chaos_burst {
 } sb_chaos_burst;
 
 /* The settings of POST /admin/chaos. Rates are fractions in [0, 1]; the
- * three request rates share one draw, so their sum is at most 1. */
+ * three request rates share one draw, so their sum is at most 1. The
+ * upload rates do not depend on routes. */
 typedef struct sb_chaos_settings {
     int all_routes;             /* "*": every route with a fault queue */
     int routes[SB_FAULT_NONE];  /* else 1 for each route named */
@@ -52,6 +57,8 @@ typedef struct sb_chaos_settings {
     long hang_ms;
     double rate_reset;
     sb_chaos_burst burst;
+    double tx_lose_rate;
+    double tx_corrupt_rate;
     uint64_t seed;
 } sb_chaos_settings;
 
@@ -72,7 +79,8 @@ void sb_chaos_settings_init(sb_chaos_settings *s);
 json_t *sb_chaos_settings_json(const sb_chaos_settings *s);
 
 /* The name of a kind on log lines: "5xx", "hang", "reset",
- * "reset_after_store", "429"; NULL for SB_CHAOS_NONE. */
+ * "reset_after_store", "429", "lost", "corrupted"; NULL for
+ * SB_CHAOS_NONE. */
 const char *sb_chaos_kind_name(sb_chaos_kind kind);
 
 /* Creates an engine with no chaos. Returns NULL when out of memory. */
@@ -96,6 +104,16 @@ void sb_chaos_reset(sb_chaos *ch);
 void sb_chaos_decide(sb_chaos *ch, sb_fault_route route,
                      sb_chaos_fault *out);
 
+/* The fate of an upload about to be stored: SB_CHAOS_LOST with
+ * txLoseRate, else SB_CHAOS_CORRUPTED with txCorruptRate, else
+ * SB_CHAOS_NONE. *pick gets a random number (for the byte to change).
+ * Nothing is counted: the caller counts the fate with sb_chaos_count once
+ * the upload is stored. */
+sb_chaos_kind sb_chaos_upload_fate(sb_chaos *ch, uint64_t *pick);
+
+/* Counts one fault of kind as injected on route. */
+void sb_chaos_count(sb_chaos *ch, sb_fault_route route, sb_chaos_kind kind);
+
 /* Counts a request of route as started and keeps the highest number seen
  * in flight at once. Every call is paired with one of sb_chaos_leave. */
 void sb_chaos_enter(sb_chaos *ch, sb_fault_route route);
@@ -105,8 +123,8 @@ void sb_chaos_leave(sb_chaos *ch, sb_fault_route route);
 
 /* {"settings":{...},"injected":{counts},"byRoute":{route:{counts}},
  * "maxInFlight":{route:n},"inFlight":{route:n}}, where counts are "5xx",
- * "hang", "reset" (of which "resetAfterStore"), "429" and "total". NULL
- * when out of memory. */
+ * "hang", "reset" (of which "resetAfterStore"), "429", "lost",
+ * "corrupted" and "total". NULL when out of memory. */
 json_t *sb_chaos_report(sb_chaos *ch);
 
 #endif

@@ -50,6 +50,7 @@ typedef struct sb_conn {
     int has_fault;
     sb_fault fault;
     sb_chaos_fault chaos;    /* drawn when no queued fault applies */
+    sb_chaos_kind applied;   /* a chaos fault the handler applied */
     int in_flight;           /* counted by sb_chaos_enter */
     sb_body_kind sink;       /* SB_BODY_NONE once the body is discarded */
     char *buf;               /* memory sink, NUL-terminated */
@@ -441,6 +442,7 @@ static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
     }
     sb_reply_init(&reply);
     run_handler(ctx, conn, c, &reply);
+    c->applied = reply.chaos;
     /* Before the answer leaves, so that a retry never finds the key of a
      * failed request still in progress. */
     release_idem_key(ctx, c);
@@ -492,7 +494,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     release_idem_key(ctx, c);
     if (c->in_flight)
         sb_chaos_leave(ctx->chaos, c->route->fault);
-    chaos = sb_chaos_kind_name(c->chaos.kind);
+    chaos = sb_chaos_kind_name(c->chaos.kind != SB_CHAOS_NONE ? c->chaos.kind
+                                                              : c->applied);
     path = json_string(c->path);
     line = json_pack("{s:s,s:o,s:i,s:I,s:b,s:b}",
                      "method", c->method,

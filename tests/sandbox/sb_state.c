@@ -28,6 +28,8 @@ struct sb_state {
     json_t *tx;              /* id -> record, with the private "storedPath" */
     json_t *uploads;         /* sourceDocumentId -> count */
     json_t *replays;         /* sourceDocumentId -> count of replays */
+    json_t *lost;            /* sourceDocumentId -> uploads lost by chaos */
+    json_t *corrupted;       /* sourceDocumentId -> uploads corrupted */
     json_t *idem;            /* Idempotency-Key -> {"claim"} while in
                               * progress, {"fingerprint","status","body"}
                               * once completed */
@@ -174,9 +176,12 @@ sb_state *sb_state_new(const char *data_dir, const char *transactions_file,
     st->tx = json_object();
     st->uploads = json_object();
     st->replays = json_object();
+    st->lost = json_object();
+    st->corrupted = json_object();
     st->idem = json_object();
     if (st->crm == NULL || st->tx == NULL || st->uploads == NULL ||
-        st->replays == NULL || st->idem == NULL) {
+        st->replays == NULL || st->lost == NULL || st->corrupted == NULL ||
+        st->idem == NULL) {
         ds_err_set(err, DS_CLASS_PERMANENT, "oom", "out of memory");
         goto fail;
     }
@@ -224,6 +229,8 @@ void sb_state_free(sb_state *st)
     json_decref(st->tx);
     json_decref(st->uploads);
     json_decref(st->replays);
+    json_decref(st->lost);
+    json_decref(st->corrupted);
     json_decref(st->idem);
     free(st->data_dir);
     pthread_cond_destroy(&st->wake);
@@ -319,6 +326,23 @@ static int count_one(json_t *counts, const char *source)
     return json_object_set_new(counts, source, json_integer(n + 1));
 }
 
+/* Counts a stored upload of source, and its chaos flags. Called with the
+ * lock held. */
+static int count_upload(sb_state *st, json_t *rec, const char *source)
+{
+    if (source == NULL)
+        return 0;
+    if (count_one(st->uploads, source) != 0)
+        return -1;
+    if (json_is_true(json_object_get(rec, "lost")) &&
+        count_one(st->lost, source) != 0)
+        return -1;
+    if (json_is_true(json_object_get(rec, "corrupted")) &&
+        count_one(st->corrupted, source) != 0)
+        return -1;
+    return 0;
+}
+
 int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
                     char out_id[SB_ID_MAX + 1], ds_err *err)
 {
@@ -343,7 +367,7 @@ int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
     if (json_object_set_new(rec, "id", json_string(out_id)) != 0 ||
         json_object_set_new(rec, "storedPath", json_string(stored)) != 0 ||
         json_object_set(st->tx, out_id, rec) != 0 ||
-        (source != NULL && count_one(st->uploads, source) != 0)) {
+        count_upload(st, rec, source) != 0) {
         unlink(stored);
         ds_err_set(err, DS_CLASS_PERMANENT, "oom", "out of memory");
         goto out;
@@ -415,7 +439,8 @@ static json_int_t count_total(json_t *counts)
 json_t *sb_state_tx_list(sb_state *st)
 {
     json_t *docs = json_array();
-    json_t *uploads = NULL, *replays = NULL, *list = NULL;
+    json_t *uploads = NULL, *replays = NULL, *lost = NULL;
+    json_t *corrupted = NULL, *list = NULL;
     json_t *rec;
     const char *id;
 
@@ -428,14 +453,21 @@ json_t *sb_state_tx_list(sb_state *st)
     }
     uploads = json_deep_copy(st->uploads);
     replays = json_deep_copy(st->replays);
+    lost = json_deep_copy(st->lost);
+    corrupted = json_deep_copy(st->corrupted);
     pthread_mutex_unlock(&st->lock);
-    if (uploads != NULL && replays != NULL)
-        list = json_pack("{s:O,s:O,s:I,s:O}", "documents", docs,
+    if (uploads != NULL && replays != NULL && lost != NULL &&
+        corrupted != NULL)
+        list = json_pack("{s:O,s:O,s:I,s:O,s:O,s:O}", "documents", docs,
                          "uploadsBySource", uploads, "idempotentReplays",
-                         count_total(replays), "replaysBySource", replays);
+                         count_total(replays), "replaysBySource", replays,
+                         "lostBySource", lost, "corruptedBySource",
+                         corrupted);
     json_decref(docs);
     json_decref(uploads);
     json_decref(replays);
+    json_decref(lost);
+    json_decref(corrupted);
     return list;
 }
 
@@ -603,6 +635,8 @@ void sb_state_reset(sb_state *st)
     json_object_clear(st->crm);
     json_object_clear(st->uploads);
     json_object_clear(st->replays);
+    json_object_clear(st->lost);
+    json_object_clear(st->corrupted);
     json_object_clear(st->idem);
     faults_free(st);
     pthread_mutex_unlock(&st->lock);

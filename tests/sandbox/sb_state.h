@@ -88,7 +88,8 @@ int sb_state_crm_delete(sb_state *st, const char *id);
 
 /* Stores an uploaded document: gives it the next "tdoc_N", moves the file
  * at tmp_path to <data-dir>/tdoc_N, records "id" and "storedPath" in rec
- * (stolen) and counts one upload for its "sourceDocumentId". Returns 0, or
+ * (stolen) and counts one upload for its "sourceDocumentId", and one lost
+ * or corrupted one when rec's "lost" or "corrupted" is true. Returns 0, or
  * -1 with err set when the file cannot be moved (rec is then freed). */
 int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
                     char out_id[SB_ID_MAX + 1], ds_err *err);
@@ -97,14 +98,16 @@ int sb_state_tx_add(sb_state *st, json_t *rec, const char *tmp_path,
 json_t *sb_state_tx_get(sb_state *st, const char *id);
 
 /* Copies of the records stored for transaction_id, in the order they were
- * stored, only those of sourceDocumentId source when source is not NULL.
- * An array, empty when none match; NULL when out of memory. */
+ * stored, only those of sourceDocumentId source when source is not NULL;
+ * lost ones too. An array, empty when none match; NULL when out of
+ * memory. */
 json_t *sb_state_tx_find(sb_state *st, const char *transaction_id,
                          const char *source);
 
 /* {"documents":[records...],"uploadsBySource":{"doc_1":1},
- * "idempotentReplays":N,"replaysBySource":{"doc_1":N}}, a copy; NULL when
- * out of memory. */
+ * "idempotentReplays":N,"replaysBySource":{"doc_1":N},
+ * "lostBySource":{"doc_1":N},"corruptedBySource":{"doc_1":N}}, a copy;
+ * NULL when out of memory. */
 json_t *sb_state_tx_list(sb_state *st);
 
 /* What sb_state_idem_claim found for an Idempotency-Key. */
@@ -155,8 +158,8 @@ long sb_state_fault_push(sb_state *st, sb_fault_route route, long count,
  * sb_fault_clear). Returns 1 when one was taken, 0 when none is pending. */
 int sb_state_fault_take(sb_state *st, sb_fault_route route, sb_fault *out);
 
-/* Forgets CRM documents, stored documents (deleting their files), upload
- * and replay counts, Idempotency-Keys and pending faults. Configuration
+/* Forgets CRM documents, stored documents (deleting their files), upload,
+ * replay, lost and corrupted counts, Idempotency-Keys and pending faults. Configuration
  * and id counters stay. */
 void sb_state_reset(sb_state *st);
 

@@ -2,6 +2,7 @@
 #include "sb_store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,72 @@ out:
                         "close: %s", strerror(errno));
     if (rc != 0 && fd >= 0)
         unlink(path);
+    ds_digest_free(dg);
+    return rc;
+}
+
+/* Feeds the whole file behind fd, from its start, to the digest. */
+static int digest_file(int fd, ds_digest *dg, ds_err *err)
+{
+    char buf[64 * 1024];
+    off_t off = 0;
+
+    for (;;) {
+        ssize_t got = pread(fd, buf, sizeof(buf), off);
+
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return ds_err_set(err, DS_CLASS_TRANSIENT, "store_failed",
+                              "read: %s", strerror(errno));
+        if (got == 0)
+            return 0;
+        if (ds_digest_update(dg, buf, (size_t)got) != 0)
+            return ds_err_set(err, DS_CLASS_TRANSIENT, "digest_failed",
+                              "digest update failed");
+        off += got;
+    }
+}
+
+int sb_store_corrupt(const char *path, uint64_t offset,
+                     char md5_hex[DS_MD5_HEX_LEN + 1], ds_err *err)
+{
+    char sha_hex[DS_SHA256_HEX_LEN + 1];
+    ds_digest *dg = ds_digest_new();
+    unsigned char byte;
+    uint64_t size;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int rc = -1;
+
+    if (dg == NULL || fd < 0) {
+        ds_err_set(err, DS_CLASS_TRANSIENT, "store_failed", "open %s: %s",
+                   path, dg == NULL ? "out of memory" : strerror(errno));
+        goto out;
+    }
+    /* Every bit flipped: the byte differs whatever it was. */
+    if (pread(fd, &byte, 1, (off_t)offset) != 1) {
+        ds_err_set(err, DS_CLASS_TRANSIENT, "store_failed",
+                   "no byte at offset %llu", (unsigned long long)offset);
+        goto out;
+    }
+    byte ^= 0xff;
+    if (pwrite(fd, &byte, 1, (off_t)offset) != 1) {
+        ds_err_set(err, DS_CLASS_TRANSIENT, "store_failed", "write: %s",
+                   strerror(errno));
+        goto out;
+    }
+    if (digest_file(fd, dg, err) != 0)
+        goto out;
+    if (ds_digest_final(dg, sha_hex, md5_hex, &size) != 0) {
+        ds_err_set(err, DS_CLASS_TRANSIENT, "digest_failed",
+                   "digest final failed");
+        goto out;
+    }
+    rc = 0;
+
+out:
+    if (fd >= 0)
+        close(fd);
     ds_digest_free(dg);
     return rc;
 }

@@ -32,4 +32,11 @@ int sb_store_b64(const char *dir, const char *b64, size_t n,
                  char path[PATH_MAX], char md5_hex[DS_MD5_HEX_LEN + 1],
                  uint64_t *size, ds_err *err);
 
+/* Changes the byte at offset (below the file's size) of the file at path,
+ * keeping its size, and writes the lower-case hex MD5 of the changed file
+ * into md5_hex. For uploads stored corrupted by the chaos test. Returns 0
+ * or -1 with err set. */
+int sb_store_corrupt(const char *path, uint64_t offset,
+                     char md5_hex[DS_MD5_HEX_LEN + 1], ds_err *err);
+
 #endif

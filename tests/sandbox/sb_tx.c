@@ -98,16 +98,20 @@ static int store_content(const sb_ctx *ctx, json_t *body, json_t *rec,
     return 0;
 }
 
-static void log_stored(const char *id, json_t *rec)
+static void log_stored(const char *id, json_t *rec, sb_chaos_kind fate)
 {
-    sb_log_msg("info", "document stored",
-               json_pack("{s:s,s:O,s:O,s:O,s:O}", "documentId", id,
-                         "transactionId",
-                         json_object_get(rec, "transactionId"),
-                         "sourceDocumentId",
-                         json_object_get(rec, "sourceDocumentId"), "size",
-                         json_object_get(rec, "size"), "md5",
-                         json_object_get(rec, "md5Checksum")));
+    json_t *f = json_pack("{s:s,s:O,s:O,s:O,s:O}", "documentId", id,
+                          "transactionId",
+                          json_object_get(rec, "transactionId"),
+                          "sourceDocumentId",
+                          json_object_get(rec, "sourceDocumentId"), "size",
+                          json_object_get(rec, "size"), "md5",
+                          json_object_get(rec, "md5Checksum"));
+
+    if (f != NULL && fate != SB_CHAOS_NONE)
+        json_object_set_new(f, "chaos",
+                            json_string(sb_chaos_kind_name(fate)));
+    sb_log_msg("info", "document stored", f);
 }
 
 /* What makes two uploads with one Idempotency-Key the same request: the
@@ -170,23 +174,55 @@ static int answer_completed_key(const sb_ctx *ctx, const sb_call *call,
     return 0;
 }
 
-/* Makes the request's Idempotency-Key completed with its answer, out. A
- * failure only costs the replay: the key is then forgotten by sb_http.c
- * and a retry stores a second copy. */
+/* Makes the request's Idempotency-Key completed with its fingerprint fp
+ * and its answer, out. A failure only costs the replay: the key is then
+ * forgotten by sb_http.c and a retry stores a second copy. */
 static void remember_answer(const sb_ctx *ctx, const sb_call *call,
-                            json_t *rec, const sb_reply *out)
+                            json_t *rec, json_t *fp, const sb_reply *out)
 {
     if (sb_state_idem_complete(ctx->state, call->idem_key, call->idem_claim,
-                               fingerprint(rec), out->status,
+                               json_incref(fp), out->status,
                                out->body) != 0)
         log_idem("warn", "idempotency key not remembered", rec);
+}
+
+/* Draws the chaos fate of an upload about to be stored and applies it to
+ * rec and to the decoded bytes at path: "lost" and "corrupted" become
+ * true or false, and a corrupted file gets one byte changed and rec its
+ * new MD5. Returns 0 with *fate set, or -1 after answering 500 when the
+ * file cannot be changed. */
+static int apply_fate(const sb_ctx *ctx, json_t *rec, const char *path,
+                      sb_chaos_kind *fate, sb_reply *out)
+{
+    json_int_t size = json_integer_value(json_object_get(rec, "size"));
+    char md5[DS_MD5_HEX_LEN + 1];
+    uint64_t pick;
+    ds_err err;
+
+    *fate = sb_chaos_upload_fate(ctx->chaos, &pick);
+    /* An empty file has no byte to change. */
+    if (*fate == SB_CHAOS_CORRUPTED && size <= 0)
+        *fate = SB_CHAOS_NONE;
+    if (*fate == SB_CHAOS_CORRUPTED) {
+        ds_err_clear(&err);
+        if (sb_store_corrupt(path, pick % (uint64_t)size, md5, &err) != 0) {
+            sb_reply_error(out, 500, "internal", err.reason);
+            return -1;
+        }
+        json_object_set_new(rec, "md5Checksum", json_string(md5));
+    }
+    json_object_set_new(rec, "lost", json_boolean(*fate == SB_CHAOS_LOST));
+    json_object_set_new(rec, "corrupted",
+                        json_boolean(*fate == SB_CHAOS_CORRUPTED));
+    return 0;
 }
 
 void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
 {
     char path[PATH_MAX] = "";
     char id[SB_ID_MAX + 1];
-    json_t *body = NULL, *rec = NULL;
+    json_t *body = NULL, *rec = NULL, *fp = NULL;
+    sb_chaos_kind fate;
     json_error_t jerr;
     ds_err err;
 
@@ -209,6 +245,15 @@ void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
         answer_completed_key(ctx, call, rec, out) == 0)
         goto out;
 
+    /* Taken before a corruption changes the MD5: a retry sends the bytes
+     * the client had. */
+    if (call->idem_key != NULL && (fp = fingerprint(rec)) == NULL) {
+        sb_reply_error(out, 500, "internal", "oom");
+        goto out;
+    }
+    if (apply_fate(ctx, rec, path, &fate, out) != 0)
+        goto out;
+
     json_incref(rec);
     ds_err_clear(&err);
     if (sb_state_tx_add(ctx->state, rec, path, id, &err) != 0) {
@@ -216,16 +261,19 @@ void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
         goto out;
     }
     path[0] = '\0'; /* moved into the store */
-    log_stored(id, rec);
+    sb_chaos_count(ctx->chaos, SB_FAULT_TX_UPLOAD, fate);
+    log_stored(id, rec, fate);
     sb_reply_json(out, 201, json_pack("{s:s,s:s}", "id", id,
                                       "transactionId", call->param));
+    out->chaos = fate;
     if (call->idem_key != NULL && call->idem_claim != 0 &&
         out->status == 201)
-        remember_answer(ctx, call, rec, out);
+        remember_answer(ctx, call, rec, fp, out);
 
 out:
     if (path[0] != '\0')
         unlink(path);
+    json_decref(fp);
     json_decref(rec);
     json_decref(body);
 }
@@ -246,11 +294,14 @@ void sb_tx_get(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
 {
     json_t *rec = sb_state_tx_get(ctx->state, call->param);
 
-    if (rec == NULL) {
+    /* A lost upload was answered 201 and is gone all the same. */
+    if (rec == NULL || json_is_true(json_object_get(rec, "lost"))) {
         sb_reply_error(out, 404, "not_found", NULL);
-        return;
+        goto out;
     }
     sb_reply_json(out, 200, public_record(rec));
+
+out:
     json_decref(rec);
 }
 
@@ -292,6 +343,8 @@ void sb_tx_search(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
         goto out;
     }
     json_array_foreach(found, i, rec) {
+        if (json_is_true(json_object_get(rec, "lost")))
+            continue;
         if (json_array_append_new(docs, public_record(rec)) != 0) {
             sb_reply_error(out, 500, "internal", "oom");
             goto out;

@@ -9,7 +9,10 @@
 
 /* POST /v1/transactions/{transactionId}/documents with the JSON body in
  * call->body_file. Decodes "content" into <data-dir>/tdoc_N and answers 201
- * {"id":"tdoc_N","transactionId":...}; 404 for a transaction not in the
+ * {"id":"tdoc_N","transactionId":...}. The chaos engine may have the
+ * document stored lost (hidden from the GET routes) or corrupted (one byte
+ * changed, and the MD5 that of the changed bytes): the record's "lost" and
+ * "corrupted" say which, and out->chaos tells the log line. 404 for a transaction not in the
  * transactions file; 400 {"error":"bad_request","reason":...} for a body
  * that is not JSON (bad_json), lacks a field (missing_field), has one of
  * the wrong type (bad_field), or whose content is not base64 (bad_base64,
@@ -25,13 +28,13 @@ void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
 /* GET /v1/documents/{id}: 200 with id, transactionId, fileName, mimeType,
  * size, md5Checksum, notes, documentDate, sourceDocumentId and createdAt of
- * a stored document, or 404 {"error":"not_found"}. */
+ * a stored document, or 404 {"error":"not_found"} (also for a lost one). */
 void sb_tx_get(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
 /* GET /v1/transactions/{transactionId}/documents[?sourceDocumentId=X]: 200
  * {"documents":[...]} with the objects GET /v1/documents/{id} gives for
- * the documents stored for the transaction, in the order they were stored,
- * only those of sourceDocumentId X when given. 404 {"error":"not_found",
+ * the documents stored for the transaction and not lost, in the order they
+ * were stored, only those of sourceDocumentId X when given. 404 {"error":"not_found",
  * "reason":"unknown_transaction"} as for uploads; 400 bad_field when X is
  * empty or not UTF-8. */
 void sb_tx_search(const sb_ctx *ctx, const sb_call *call, sb_reply *out);

@@ -271,7 +271,8 @@ test_faults() {
     req POST /admin/faults -d '{"route":"tx_get","count":5}' >/dev/null
     check "reset" 200 "$(req POST /admin/reset | cut -d' ' -f1)"
     empty='{"documents":[],"uploadsBySource":{},'
-    empty+='"idempotentReplays":0,"replaysBySource":{}}'
+    empty+='"idempotentReplays":0,"replaysBySource":{},'
+    empty+='"lostBySource":{},"corruptedBySource":{}}'
     check "reset clears" "$empty" "$(curl -s "$BASE/admin/tx/documents")"
     check "reset clears faults" 404 "$(req GET /v1/documents/x \
                                        -H "X-API-Key: $DEST_KEY" |
