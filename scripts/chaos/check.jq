@@ -3,7 +3,9 @@
 # Inputs (--slurpfile): $subs submitted.jsonl, $resent resent.jsonl,
 # $faults faults.jsonl, $dlq dlq.jsonl, $states [{documentId: state}],
 # $tx [GET /admin/tx/documents], $map [{accountId: transactionId}],
-# $chaos [GET /admin/chaos or {}].
+# $chaos [GET /admin/chaos or {}]. A record the sandbox's chaos flags
+# "lost" (answered 201, then dropped) is not stored; one flagged
+# "corrupted" is stored, with the MD5 of its changed bytes.
 # Output: {"summary": {...the result line...}, "problems": [...],
 # "info": {...}}; a document with problems fails the run.
 
@@ -29,15 +31,18 @@ def count(f): map(select(f)) | length;
                  elif ($res[$d.documentId].accepted // false) then "accepted on resend"
                  else "never accepted (statuses \($d.webhookStatuses))" end),
        uploads: ($tx.uploadsBySource[$d.documentId] // 0),
+       dropped: (($tx.lostBySource // {})[$d.documentId] // 0),
        replays: ($tx.replaysBySource[$d.documentId] // 0),
-       copies: [$c[] | {id, transactionId, size, md5Checksum, fileName}],
-       intact: any($c[]; .transactionId == $txn and .md5Checksum == $d.md5
-                         and .size == $d.size and .fileName == $d.fileName),
+       copies: [$c[] | {id, transactionId, size, md5Checksum, fileName,
+                        lost: (.lost // false), corrupted: (.corrupted // false)}],
        dlq: [($dlqby[$d.documentId] // [])[] | {class, reason, stage, attempts}]}
+    | .stored = [.copies[] | select(.lost | not)]
+    | .intact = any(.stored[]; .transactionId == $txn and .md5Checksum == $d.md5
+                               and .size == $d.size and .fileName == $d.fileName)
     | .verified = (.state == "verified" and .intact)
     | .dead = ((.dlq | length) > 0 and (.verified | not))
     | .lost = ((.verified or .dead) | not)
-    | .duplicate = (.uploads > 1 or (.copies | length) > 1)
+    | .duplicate = ((.uploads - .dropped) > 1 or (.stored | length) > 1)
     | .misattached = any(.copies[]; .transactionId != $txn)
     | .problems = [
         (select(.lost) | "lost: state '\(.state)', webhook \(.webhook), "
@@ -45,8 +50,9 @@ def count(f): map(select(f)) | length;
             + (if .state == "verified"
                then " (verified in Redis, but no intact copy under \(.txn))"
                else "" end)),
-        (select(.duplicate) | "duplicate: \(.uploads) uploads, copies "
-            + ([.copies[].id] | join(" "))),
+        (select(.duplicate) | "duplicate: \(.uploads) uploads"
+            + (if .dropped > 0 then " (\(.dropped) dropped by the sandbox)" else "" end)
+            + ", stored copies " + ([.stored[].id] | join(" "))),
         (select(.misattached) | "misattached: stored under "
             + ([.copies[].transactionId] | join(" "))
             + ", the mapping says \(.txn // "none")"),
@@ -77,7 +83,7 @@ def count(f): map(select(f)) | length;
      faults: ($injected + $kills + $restarts)},
    problems: (
      [$rows[] | select(.problems | length > 0)
-      | {id, problems, state, webhook, uploads, replays, copies, dlq}]
+      | {id, problems, state, webhook, uploads, dropped, replays, copies, dlq}]
      + [$foreign[] | {id: .sourceDocumentId,
         problems: ["stored copy \(.id) under \(.transactionId) of a document "
                    + "this run did not submit"]}]
@@ -90,6 +96,8 @@ def count(f): map(select(f)) | length;
      webhooks_given_up: ($resent | count(.accepted | not)),
      lost_never_accepted: ($rows | count(.lost and (.webhook | startswith("never")))),
      idempotent_replays: ($tx.idempotentReplays // 0),
+     uploads_dropped_by_sandbox: ([($tx.lostBySource // {})[]] | add // 0),
+     uploads_corrupted_by_sandbox: ([($tx.corruptedBySource // {})[]] | add // 0),
      dlq_records: ($dlq | length),
      dlq_reasons: ($dlq | by("\(.reason)/\(.class)") | map_values(length)),
      states: ($rows | by(.state) | map_values(length))}}
