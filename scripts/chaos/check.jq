@@ -2,6 +2,7 @@
 #
 # Inputs (--slurpfile): $subs submitted.jsonl, $resent resent.jsonl,
 # $faults faults.jsonl, $dlq dlq.jsonl, $states [{documentId: state}],
+# $vat [{documentId: verified_at in epoch ms}],
 # $tx [GET /admin/tx/documents], $map [{accountId: transactionId}],
 # $chaos [GET /admin/chaos or {}]. A record the sandbox's chaos flags
 # "lost" (answered 201, then dropped) is not stored; one flagged
@@ -11,6 +12,7 @@
 
 def by(f): reduce .[] as $x ({}; .[$x | f] += [$x]);
 def count(f): map(select(f)) | length;
+def pct(p): if length == 0 then null else sort | .[((length - 1) * p | floor)] end;
 
 ($states[0]) as $st
 | ($tx[0]) as $tx
@@ -27,6 +29,8 @@ def count(f): map(select(f)) | length;
     | {id: $d.documentId, account: $d.accountId, fileName: $d.fileName,
        size: $d.size, mapped: ($txn != null), txn: $txn,
        state: ($st[$d.documentId] // ""),
+       took_s: ((($vat[0][$d.documentId] // "") | tonumber? // null) as $v
+                | if $v then (($v - $d.at) / 100 | round / 10) else null end),
        webhook: (if $d.accepted then "accepted"
                  elif ($res[$d.documentId].accepted // false) then "accepted on resend"
                  else "never accepted (statuses \($d.webhookStatuses))" end),
@@ -98,6 +102,9 @@ def count(f): map(select(f)) | length;
      idempotent_replays: ($tx.idempotentReplays // 0),
      uploads_dropped_by_sandbox: ([($tx.lostBySource // {})[]] | add // 0),
      uploads_corrupted_by_sandbox: ([($tx.corruptedBySource // {})[]] | add // 0),
+     max_in_flight: ($chaos[0].maxInFlight // null),
      dlq_records: ($dlq | length),
      dlq_reasons: ($dlq | by("\(.reason)/\(.class)") | map_values(length)),
-     states: ($rows | by(.state) | map_values(length))}}
+     states: ($rows | by(.state) | map_values(length)),
+     seconds_to_verified: ([$rows[] | select(.verified) | .took_s | select(. != null)]
+       | {p50: pct(0.5), p95: pct(0.95), max: max})}}

@@ -34,6 +34,7 @@ evidence() {
 
 touch "$DIR/resent.jsonl" "$DIR/faults.jsonl"
 doc_states "$DIR/submitted.jsonl" > "$DIR/states.json"
+doc_states "$DIR/submitted.jsonl" verified_at > "$DIR/verified-at.json"
 dlq_records > "$DIR/dlq.jsonl"
 curl -sf --max-time 60 "$SANDBOX_URL/admin/tx/documents" > "$DIR/tx.json" \
     || { say "check: the sandbox did not list its documents"; exit 1; }
@@ -50,7 +51,8 @@ mapping_json > "$DIR/mapping.json"
 jq -n -c \
     --slurpfile subs "$DIR/submitted.jsonl" --slurpfile resent "$DIR/resent.jsonl" \
     --slurpfile faults "$DIR/faults.jsonl" --slurpfile dlq "$DIR/dlq.jsonl" \
-    --slurpfile states "$DIR/states.json" --slurpfile tx "$DIR/tx.json" \
+    --slurpfile states "$DIR/states.json" --slurpfile vat "$DIR/verified-at.json" \
+    --slurpfile tx "$DIR/tx.json" \
     --slurpfile map "$DIR/mapping.json" --slurpfile chaos "$DIR/sandbox-chaos.json" \
     -f "$CHAOS_ROOT/scripts/chaos/check.jq" > "$DIR/result.json"
 

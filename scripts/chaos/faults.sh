@@ -2,10 +2,12 @@
 # faults.sh DIR WINDOW_S KILLS SEED - breaks the stack while documents flow.
 #
 # Over WINDOW_S seconds, one after the other:
-#   - KILLS SIGKILLs of a random stage process (`stack.sh kill-stage NAME
-#     N`), spread evenly with some jitter; mostly one replica of a consumer
-#     stage, now and then ingest or both replicas of a stage at once; each
-#     started again after 2 to 6 s;
+#   - KILLS SIGKILLs of a stage process (`stack.sh kill-stage NAME N`),
+#     spread evenly with some jitter, each started again after 2 to 6 s.
+#     The stages come in shuffled rounds, so that every consumer stage is
+#     hit before any is hit twice; from the second round on, each round
+#     also kills ingest once. A kill takes one random replica, or one time
+#     in ten both replicas of the stage at once;
 #   - one Kafka restart at 30% of the window, down CHAOS_KAFKA_DOWN_S (15);
 #   - one Redis restart at 60%, down CHAOS_REDIS_DOWN_S (5).
 # Each fault is appended to DIR/faults.jsonl as it happens:
@@ -24,17 +26,36 @@ KILLS=$3
 RANDOM=$4
 KAFKA_DOWN_S=${CHAOS_KAFKA_DOWN_S:-15}
 REDIS_DOWN_S=${CHAOS_REDIS_DOWN_S:-5}
-# ingest is one process in nine draws: its loss only delays webhooks.
-POOL=(fetcher fetcher mapper mapper uploader uploader verifier verifier ingest)
+CONSUMERS=(fetcher mapper uploader verifier)
+BAG=()
+ROUND=0
 OUT=$DIR/faults.jsonl
 load_stack_env
 
 record() { append "$OUT" "$(jq -cn --argjson at "$(now_ms)" "$@")"; }
 
-# kill_one: SIGKILLs a random stage process (or both replicas of a stage),
+# next_stage: sets stage to the next one of the current shuffled round,
+# starting a new round when it is used up.
+next_stage() {
+    local i j t
+    if [ "${#BAG[@]}" -eq 0 ]; then
+        ROUND=$((ROUND + 1))
+        BAG=("${CONSUMERS[@]}")
+        [ "$ROUND" -ge 2 ] && BAG+=(ingest)
+        for ((i = ${#BAG[@]} - 1; i > 0; i--)); do
+            j=$((RANDOM % (i + 1)))
+            t=${BAG[i]}; BAG[i]=${BAG[j]}; BAG[j]=$t
+        done
+    fi
+    stage=${BAG[0]}
+    BAG=("${BAG[@]:1}")
+}
+
+# kill_one: SIGKILLs the next stage's process (or both replicas of it),
 # waits, starts it again.
 kill_one() {
-    local stage=${POOL[$((RANDOM % ${#POOL[@]}))]} replicas down_ms r line pid name
+    local stage replicas down_ms r line pid name
+    next_stage
     if [ "$stage" = ingest ]; then
         replicas=(1)
     elif [ $((RANDOM % 10)) -eq 0 ]; then

@@ -74,14 +74,14 @@ mapping_json() {
                        | {key: .[0], value: .[1]}) | from_entries'
 }
 
-# doc_states SUBMITTED: {"documentId": state} of every created document,
-# by one redis-cli pipeline.
+# doc_states SUBMITTED [FIELD]: {"documentId": value} of the hash field
+# FIELD (state) of every created document, by one redis-cli pipeline.
 doc_states() {
     local ids
     ids=$(jq -r 'select(.created) | .documentId' "$1")
     [ -n "$ids" ] || { echo '{}'; return; }
     paste <(echo "$ids") \
-          <(sed 's/^/HGET docsync:doc:/; s/$/ state/' <<< "$ids" | redis_cmd --raw) \
+          <(sed "s/^/HGET docsync:doc:/; s/\$/ ${2:-state}/" <<< "$ids" | redis_cmd --raw) \
         | jq -R -s -c 'split("\n") | map(select(length > 0) | split("\t")
                        | {key: .[0], value: (.[1] // "")}) | from_entries'
 }
