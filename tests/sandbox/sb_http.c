@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +32,15 @@
 #define IDEM_REPLAYED_HEADER "Idempotent-Replayed"
 /* Clients use UUIDs or short digests; the bound only protects the buffer. */
 #define IDEM_KEY_MAX 255
+/* How long a stop waits for the requests in flight to send their answers
+ * before every connection is shut; a stopped hang answers at once. */
+#define DRAIN_MS 1000L
 
 struct sb_http {
     struct MHD_Daemon *daemon;
     sb_ctx ctx;
     int port;
+    atomic_long active;      /* requests between headers and completion */
 };
 
 /* One request from its headers to its completion. */
@@ -457,7 +462,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    const sb_ctx *ctx = cls;
+    sb_http *h = cls;
+    const sb_ctx *ctx = &h->ctx;
     sb_conn *c = *con_cls;
 
     (void)version;
@@ -466,6 +472,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         if (c == NULL)
             return MHD_NO;
         *con_cls = c;
+        atomic_fetch_add(&h->active, 1);
         classify(ctx, conn, c);
         /* Closed with no answer at all, before the body is read. */
         return c->chaos.kind == SB_CHAOS_RESET ? MHD_NO : MHD_YES;
@@ -483,7 +490,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    const sb_ctx *ctx = cls;
+    sb_http *h = cls;
+    const sb_ctx *ctx = &h->ctx;
     sb_conn *c = *con_cls;
     const char *chaos;
     json_t *path, *line;
@@ -510,6 +518,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     sb_log_line("info", line);
     conn_free(c);
     *con_cls = NULL;
+    atomic_fetch_sub(&h->active, 1);
 }
 
 /* Resolves opt->host and opt->port into addr. Returns 0 or -1. */
@@ -563,8 +572,8 @@ static struct MHD_Daemon *start_daemon(sb_http *h, unsigned int flags,
     return MHD_start_daemon(
         flags | MHD_USE_INTERNAL_POLLING_THREAD |
             MHD_USE_THREAD_PER_CONNECTION,
-        (uint16_t)h->ctx.opt->port, NULL, NULL, on_request, &h->ctx,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, &h->ctx,
+        (uint16_t)h->ctx.opt->port, NULL, NULL, on_request, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
         MHD_OPTION_ARRAY, addr != NULL ? bind : bind + 1,
@@ -609,6 +618,7 @@ sb_http *sb_http_start(const sb_options *opt, sb_state *st,
         ds_err_set(err, DS_CLASS_PERMANENT, "oom", "out of memory");
         return NULL;
     }
+    atomic_init(&h->active, 0);
     h->ctx.opt = opt;
     h->ctx.state = st;
     h->ctx.chaos = chaos;
@@ -626,10 +636,23 @@ int sb_http_port(const sb_http *h)
     return h->port;
 }
 
+/* Gives the requests in flight up to DRAIN_MS to finish. MHD_stop_daemon
+ * shuts every connection at once, and would cut off the 503 of a hang
+ * that sb_state_stop has just ended. */
+static void drain(sb_http *h)
+{
+    struct timespec tick = {0, 10 * 1000000L};
+
+    for (long waited = 0; waited < DRAIN_MS && atomic_load(&h->active) > 0;
+         waited += 10)
+        nanosleep(&tick, NULL);
+}
+
 void sb_http_stop(sb_http *h)
 {
     if (h == NULL)
         return;
+    drain(h);
     MHD_stop_daemon(h->daemon);
     free(h);
 }

@@ -26,8 +26,9 @@ sb_http *sb_http_start(const sb_options *opt, sb_state *st,
 /* The port actually bound (differs from the option when it was 0). */
 int sb_http_port(const sb_http *h);
 
-/* Stops accepting, waits for the requests in flight and frees h; accepts
- * NULL. Call sb_state_stop first so that injected hangs end at once. */
+/* Gives the requests in flight up to a second to send their answers,
+ * then stops, shutting every connection, and frees h; accepts NULL. Call
+ * sb_state_stop first so that injected hangs end at once with 503. */
 void sb_http_stop(sb_http *h);
 
 #endif

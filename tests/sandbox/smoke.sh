@@ -1,56 +1,17 @@
 #!/usr/bin/env bash
 # smoke.sh - starts bin/docsync-sandbox on a free port and checks every
 # route against the samples: CRM metadata and content, uploads and their
-# MD5, bad bodies, keys, faults, hangs, reset, Idempotency-Key, signed
-# webhooks and a clean stop. Needs curl, base64, md5sum, python3 (the
-# webhook listener, a half-sent request).
+# MD5, the search of a transaction, bad bodies, keys, faults, hangs, reset,
+# Idempotency-Key, signed webhooks and a clean stop. Needs curl, base64,
+# md5sum, python3 (the webhook listener, a half-sent request). The chaos
+# faults have their own script, chaos.sh.
 #
 #   tests/sandbox/smoke.sh            from the repository root
 #   SANDBOX_WRAP="valgrind -q" tests/sandbox/smoke.sh
 set -u
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-EXE=$ROOT/bin/docsync-sandbox
-SAMPLES=$ROOT/samples
-WORK=$(mktemp -d)
-CRM_KEY=crm-test-key
-DEST_KEY=dest-test-key
-SECRET=webhook-test-secret
-fails=0
-SB_PID=
-HOOK_PID=
-
-cleanup() {
-    [ -n "$SB_PID" ] && kill "$SB_PID" 2>/dev/null
-    [ -n "$HOOK_PID" ] && kill "$HOOK_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# check NAME EXPECTED ACTUAL: prints both values when they differ.
-check() {
-    if [ "$2" = "$3" ]; then
-        echo "ok   $1"
-    else
-        echo "FAIL $1: expected [$2], got [$3]"
-        fails=$((fails + 1))
-    fi
-}
-
-# req METHOD PATH [curl args...]: prints "<status> <body>".
-req() {
-    local m=$1 p=$2
-    shift 2
-    curl -s -X "$m" -w ' %{http_code}' "$@" "$BASE$p" | awk '{
-        code = $NF; $NF = ""; sub(/ $/, ""); print code " " $0 }'
-}
-
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0));
-print(s.getsockname()[1])'
-}
+# shellcheck source=tests/sandbox/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # A webhook listener that answers 202 to a valid signature, 401 otherwise,
 # and appends each delivery to hooks.jsonl.
@@ -81,33 +42,6 @@ PY
         curl -s -o /dev/null "http://127.0.0.1:$HOOK_PORT/" && break
         sleep 0.1
     done
-}
-
-start_sandbox() {
-    printf '{"transactions":["txn_1001",{"id":"txn_1002"}]}' >"$WORK/tx.json"
-    SANDBOX_CRM_API_KEY=$CRM_KEY SANDBOX_DEST_API_KEY=$DEST_KEY \
-        ${SANDBOX_WRAP:-} "$EXE" --port 0 --data-dir "$WORK/data" \
-        --transactions "$WORK/tx.json" --webhook-secret "$SECRET" \
-        --webhook-url "http://127.0.0.1:$HOOK_PORT/webhooks/crm" \
-        >"$WORK/sandbox.log" 2>&1 &
-    SB_PID=$!
-    for _ in $(seq 100); do
-        PORT=$(grep -o '"port":[0-9]*' "$WORK/sandbox.log" | cut -d: -f2)
-        [ -n "$PORT" ] && break
-        sleep 0.1
-    done
-    BASE=http://127.0.0.1:$PORT
-    for _ in $(seq 50); do
-        curl -s -o /dev/null "$BASE/healthz" && break
-        sleep 0.1
-    done
-}
-
-upload_body() { # fileName sourceDocumentId file
-    printf '{"fileName":"%s","mimeType":"application/pdf","notes":"n",' "$1"
-    printf '"documentDate":"2026-12-03","sourceDocumentId":"%s","content":"' "$2"
-    base64 -w0 "$3"
-    printf '"}'
 }
 
 test_crm() {
@@ -279,27 +213,6 @@ test_faults() {
                                        cut -d' ' -f1)"
 }
 
-# idem_post KEY FILE: uploads FILE to txn_1001 with Idempotency-Key KEY;
-# prints "<status> <Idempotent-Replayed value, - without one> <body>".
-idem_post() {
-    local out code replayed
-    out=$(mktemp -p "$WORK" idem.XXXXXX)
-    code=$(curl -s -D "$out.h" -o "$out.b" -w '%{http_code}' \
-        -H "X-API-Key: $DEST_KEY" -H "Idempotency-Key: $1" \
-        --data-binary @"$2" "$BASE/v1/transactions/txn_1001/documents")
-    replayed=$(tr -d '\r' <"$out.h" |
-               sed -n 's/^[Ii]dempotent-[Rr]eplayed: *//p')
-    echo "$code ${replayed:--} $(cat "$out.b")"
-    rm -f "$out" "$out.h" "$out.b"
-}
-
-# tx_count FIELD SOURCE: FIELD of the admin listing (uploadsBySource or
-# replaysBySource) for SOURCE, 0 when absent.
-tx_count() {
-    curl -s "$BASE/admin/tx/documents" |
-        json_field ".get('$1', {}).get('$2', 0)"
-}
-
 # A key claimed by a request whose body is still coming, then torn down:
 # sends the headers and part of the body, holds the connection 1.5 s.
 half_sent_upload() {
@@ -420,7 +333,7 @@ test_stop() {
     # Anything else is stderr: libmicrohttpd's errors or valgrind's.
     check "only JSON lines in the log" 0 \
         "$(grep -vc '^{' "$WORK/sandbox.log")"
-    grep -v '^{' "$WORK/sandbox.log" >"${SANDBOX_STDERR:-/dev/stdout}"
+    show_stderr
 }
 
 start_hook
@@ -432,5 +345,4 @@ test_big_upload
 test_faults
 test_idempotency
 test_stop
-[ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
-[ "$fails" -eq 0 ]
+summary
