@@ -3,6 +3,8 @@
 #   make            build every binary into bin/
 #   make test       install what is missing, start the stack, run all tests
 #   make demo       run the samples through the whole pipeline
+#   make chaos      1000 documents through a stack under kills, restarts and
+#                   HTTP faults; make chaos-short: 250, as `make test` runs it
 #   make up / down  start / stop the local stack (Kafka, Redis, sandbox, stages)
 #   make lint       fail on C lines wider than 100 columns, on reasons not in
 #                   common/ds_reason.c, on reasons missing from the README
@@ -29,7 +31,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 SANDBOX_SRC := $(wildcard tests/sandbox/*.c)
 
-.PHONY: all lint test unit e2e sandbox-test setup up down demo clean
+.PHONY: all lint test unit e2e sandbox-test setup up down demo chaos chaos-short clean
 all: $(BINS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h)
@@ -96,6 +98,12 @@ down:
 
 demo: setup all
 	@scripts/demo.sh
+
+chaos: setup all
+	@scripts/chaos.sh
+
+chaos-short: setup all
+	@scripts/chaos.sh --short
 
 clean:
 	rm -rf $(BUILD) bin
