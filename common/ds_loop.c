@@ -380,18 +380,30 @@ static char *dlq_value(const record *rec, size_t *len)
 }
 
 /* Marks the document failed, with the reason, once its DLQ record is in
- * Kafka. Best effort: the DLQ record is the source of truth, the mark is
- * for `status` views and must not hold the partition. */
+ * Kafka. A Redis that is down is waited for, as an outage pauses the
+ * stage anyway: a document left "received" while it sits in the DLQ would
+ * mislead whoever reads its status. Only a stop request cuts the wait. */
 static void mark_failed(loop *lp, const record *rec, const ds_err *err)
 {
-    ds_err merr;
+    int attempt;
 
     if (lp->conf->redis == NULL || !ds_doc_id_valid(rec->key))
         return;
-    ds_err_clear(&merr);
-    if (ds_state_mark(lp->conf->redis, rec->key, lp->stage->name, "failed",
-                      err->reason, &merr) < 0)
-        ds_log_msg(DS_LOG_WARN, "failed mark not written: %s", merr.msg);
+    for (attempt = 1;; attempt++) {
+        ds_log_event ev = {.document_id = rec->key, .duration_ms = -1,
+                           .attempt = attempt,
+                           .message = "failed mark not written; retrying"};
+        ds_err merr;
+
+        ds_err_clear(&merr);
+        if (ds_state_mark(lp->conf->redis, rec->key, lp->stage->name,
+                          "failed", err->reason, &merr) == 0)
+            return;
+        ev.error = merr.reason;
+        ds_log_event_write(DS_LOG_WARN, &ev);
+        if (sleep_unless_stopped(ds_backoff_ms(attempt + 1, 500, 5000)) < 0)
+            return;
+    }
 }
 
 /* Takes the record's ticket out of its document's queue, so the records

@@ -51,10 +51,12 @@ static const ds_reason table[] = {
      "none: the other uploader finishes it"},
     {"checksum_mismatch", P, 0, 0,
      "the copy read back differs from the source (name, size or checksum)",
-     "remove the bad copy at the destination, then replay from uploader"},
+     "remove the bad copy at the destination; replay with "
+     "--to docsync.mapped to upload it again"},
     {"missing_after_upload", P, 0, 0,
      "the destination accepted the upload but does not have it on read-back",
-     "ask the destination's operators; replay to upload again"},
+     "replay with --to docsync.mapped to upload it again; ask the "
+     "destination why it lost it"},
 
     /* HTTP, any API. */
     {"http_<status>", DS_CLASS_NONE, 0, 0,

@@ -18,7 +18,7 @@
 
 static const char HELP[] =
     "usage: docsyncctl dlq replay (--at P:O [--at P:O...] | FILTERS | --all)\n"
-    "                             [--dry-run] [--force]\n"
+    "                             [--to TOPIC] [--dry-run] [--force]\n"
     "\n"
     "Sends each selected DLQ record back to the topic it came from\n"
     "(__connect.errors.topic) with its original key and value, keeping its\n"
@@ -29,6 +29,9 @@ static const char HELP[] =
     "'docsyncctl dlq list --help'; one of --at, a filter or --all is\n"
     "required.\n"
     "\n"
+    "  --to TOPIC        send them to TOPIC instead: docsync.mapped uploads\n"
+    "                    again a document the verifier refused\n"
+    "                    (checksum_mismatch, missing_after_upload)\n"
     "  --dry-run         say what would be replayed; change nothing\n"
     "  --force           replay a record that was replayed before\n"
     "  --brokers B       Kafka (KAFKA_BROKERS, default localhost:9092)\n"
@@ -43,6 +46,7 @@ typedef struct replay_run {
     ctl_filter *sel;
     int dry_run;
     int force;
+    const char *to;         /* --to: overrides where records go back */
     ds_producer *producer;
     ds_redis *redis;
     long replayed;
@@ -223,6 +227,8 @@ static int replay_one(void *ctx, const ctl_record *r, ds_err *err)
              (long long)r->offset);
     it.doc = r->key != NULL && *r->key != '\0' ? r->key : "-";
     it.target = ctl_replay_target(r, run->conf->dlq_topic, why, sizeof(why));
+    if (it.target != NULL && run->to != NULL)
+        it.target = run->to;
     if (it.target == NULL) {
         printf("%sskipped %s %s: cannot be replayed: %s\n",
                run->dry_run ? "would be " : "", it.pos, it.doc, why);
@@ -285,11 +291,53 @@ static int run_replay(replay_run *run)
                                                   : CTL_EXIT_OK;
 }
 
+/* Takes "--to TOPIC" (or --to=TOPIC) out of argv, so that the common DLQ
+ * arguments parse the rest. Returns 0, or -1 with why set. */
+static int take_to(int *argc, char **argv, const char **to, char *why,
+                   size_t cap)
+{
+    int i, j;
+
+    *to = NULL;
+    for (i = 0; i < *argc; i++) {
+        const char *v = NULL;
+        int used = 0;
+
+        if (strcmp(argv[i], "--to") == 0 && i + 1 < *argc) {
+            v = argv[i + 1];
+            used = 2;
+        } else if (strncmp(argv[i], "--to=", 5) == 0) {
+            v = argv[i] + 5;
+            used = 1;
+        } else if (strcmp(argv[i], "--to") == 0) {
+            snprintf(why, cap, "--to needs a topic");
+            return -1;
+        }
+        if (used == 0)
+            continue;
+        /* Kafka's own rule for topic names. */
+        if (*v == '\0' || strlen(v) > 249 ||
+            strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789._-") != strlen(v)) {
+            snprintf(why, cap, "--to: '%s' is not a topic name", v);
+            return -1;
+        }
+        *to = v;
+        for (j = i; j + used < *argc; j++)
+            argv[j] = argv[j + used];
+        *argc -= used;
+        i--;
+    }
+    return 0;
+}
+
 int ctl_replay(ctl_conf *conf, int argc, char **argv)
 {
     static const char *const flags[] = {"--dry-run", "--force", NULL};
     replay_run run;
     ctl_filter sel;
+    const char *to;
+    char why[320];
     unsigned set;
     int rc;
 
@@ -297,6 +345,10 @@ int ctl_replay(ctl_conf *conf, int argc, char **argv)
         fputs(HELP, stdout);
         return CTL_EXIT_OK;
     }
+    if (take_to(&argc, argv, &to, why, sizeof(why)) < 0)
+        return ctl_usage_error("dlq replay", "%s", why);
+    if (to != NULL && strcmp(to, conf->dlq_topic) == 0)
+        return ctl_usage_error("dlq replay", "--to names the DLQ itself");
     rc = ctl_dlq_args("dlq replay", conf, &sel, flags, &set, argc, argv);
     if (rc != 0)
         return rc;
@@ -310,6 +362,7 @@ int ctl_replay(ctl_conf *conf, int argc, char **argv)
     run.sel = &sel;
     run.dry_run = (set & 1u) != 0;
     run.force = (set & 2u) != 0;
+    run.to = to;
     rc = run_replay(&run);
     ds_producer_free(run.producer);
     ds_redis_free(run.redis);

@@ -29,7 +29,6 @@
 #include "ds_state.h"
 #include "ds_time.h"
 
-#define DEDUPE_PENDING_MS 60000L          /* while the first copy is produced */
 #define DEDUPE_KEEP_MS (7L * 24 * 3600 * 1000)
 
 #define WEBHOOKS "docsync_ingest_webhooks_total"
@@ -238,7 +237,10 @@ static int claim(ingest *in, const char *key)
     for (;;) {
         ds_err_clear(&err);
         pthread_mutex_lock(&in->redis_lock);
-        rc = ds_dedupe_claim(in->redis, key, DEDUPE_PENDING_MS, &state,
+        /* The pending mark lives as long as one delivery can take: if
+         * Redis goes away before it is settled, the sender's retry is
+         * accepted seconds later, not refused for a minute. */
+        rc = ds_dedupe_claim(in->redis, key, in->delivery_ms + 2000, &state,
                              &err);
         pthread_mutex_unlock(&in->redis_lock);
         if (rc < 0)

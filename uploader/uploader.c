@@ -125,14 +125,17 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
                              "Content-Type: application/json", idem, NULL};
     ds_http_resp resp = {0};
     ds_http_req req = {0};
+    char rejected_field[96];
     json_t *fields = NULL;
     ds_body *body = NULL;
+    char *rejected = NULL;
     char *id = NULL;
     FILE *fp;
 
     if (sha == NULL || size < 0)
         return ds_err_set(err, "bad_message",
                           "blob or size missing"), NULL;
+    snprintf(rejected_field, sizeof(rejected_field), "rejected:%.64s", sha);
     fp = ds_blob_open(u->blob_dir, sha, err);
     if (fp == NULL)
         return NULL;
@@ -144,9 +147,13 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
 
     /* The same document with the same bytes always has the same key, so a
      * retry after a crash cannot attach it twice at a destination that
-     * honours the key. */
-    snprintf(idem, sizeof(idem), "Idempotency-Key: docsync-%s-%.16s",
-             doc_id, sha);
+     * honours the key. A copy the verifier refused asks for a new upload:
+     * the count of refusals makes its key new. */
+    if (ds_state_get(u->redis, doc_id, rejected_field, &rejected, err) < 0)
+        goto out;
+    snprintf(idem, sizeof(idem), "Idempotency-Key: docsync-%s-%.16s%s%.8s",
+             doc_id, sha, rejected != NULL ? "-r" : "",
+             rejected != NULL ? rejected : "");
     snprintf(path, sizeof(path), "/v1/transactions/%s/documents", txn);
     if (ds_api_prepare(&u->dest, &req, "POST", path, url, sizeof(url),
                        err) < 0)
@@ -179,6 +186,7 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
         ds_err_reset(err, reason, "%s", said);
     }
 out:
+    free(rejected);
     ds_http_resp_clear(&resp);
     ds_body_free(body);
     json_decref(fields);

@@ -81,6 +81,37 @@ static int compare(const json_t *sent, const json_t *copy, ds_err *err)
     return 0;
 }
 
+/* The copy is bad (lost, or other bytes): forgets the uploader's record
+ * of this version, so that a replay to docsync.mapped uploads it again,
+ * and counts the rejection, which gives that upload a new
+ * Idempotency-Key (the old one would be answered with the bad copy).
+ * Returns -1 with err replaced by a Redis failure, leaving the record to
+ * be tried again; otherwise the copy's own error stands. */
+static int forget_copy(verifier *v, const char *doc_id, const char *sha,
+                       ds_err *err)
+{
+    redisReply *r;
+    ds_err rerr;
+
+    if (sha == NULL || (strcmp(err->reason, "checksum_mismatch") != 0 &&
+                        strcmp(err->reason, "missing_after_upload") != 0))
+        return -1;
+    ds_err_clear(&rerr);
+    r = ds_redis_cmd(v->redis, &rerr, "HDEL docsync:doc:%s upload:%s",
+                     doc_id, sha);
+    if (r != NULL) {
+        freeReplyObject(r);
+        r = ds_redis_cmd(v->redis, &rerr,
+                         "HINCRBY docsync:doc:%s rejected:%s 1", doc_id, sha);
+    }
+    if (r == NULL) {
+        *err = rerr;
+        return -1;
+    }
+    freeReplyObject(r);
+    return -1;
+}
+
 static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
 {
     verifier *v = ctx;
@@ -98,11 +129,11 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
                           "documentId or destinationDocumentId missing");
     copy = get_copy(v, dest_id, err);
     if (copy == NULL)
-        return -1;
+        return forget_copy(v, doc_id, blob, err);
     rc = compare(in->value, copy, err);
     json_decref(copy);
     if (rc < 0)
-        return -1;
+        return forget_copy(v, doc_id, blob, err);
 
     if (ds_state_mark(v->redis, doc_id, "verifier", "verified", dest_id,
                       err) < 0)

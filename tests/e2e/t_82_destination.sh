@@ -54,3 +54,27 @@ assert_eq "a lost copy is dead-lettered as missing_after_upload" missing_after_u
     "$(dlq_header "$id" docsync.reason)"
 assert_eq "the document is marked failed, never verified" failed "$(doc_state "$id")"
 chaos '{}'
+
+# --- Both refused copies are uploaded again by a replay to the uploader.
+ctl() { "$E2E_ROOT/bin/docsyncctl" "$@"; }
+for pair in "$(uniq_id t82_fixc):txCorruptRate" "$(uniq_id t82_fixl):txLoseRate"; do
+    id=${pair%%:*}
+    chaos "{\"${pair#*:}\": 1.0, \"seed\": 2}"
+    sandbox_add_doc acc_1002 samples/habibi.pdf "{\"documentId\":\"$id\"}" >/dev/null
+    wait_until 30 dlq_has "$id"
+    reason=$(dlq_header "$id" docsync.reason)
+    chaos '{}'
+    assert_eq "$reason: the verifier forgot the refused copy" "" \
+        "$(redis_cmd HGET "docsync:doc:$id" "upload:$(sha256sum < "$E2E_ROOT/samples/habibi.pdf" | cut -d' ' -f1)")"
+    out=$(ctl dlq replay --document "$id" --to docsync.mapped 2>&1)
+    assert_eq "$reason: docsyncctl replays it to docsync.mapped" 1 \
+        "$(echo "$out" | grep -c "^replayed .* to docsync.mapped$" || true)"
+    wait_until 30 doc_state_is "$id" verified
+    assert_eq "$reason: after the replay the document is verified" verified "$(doc_state "$id")"
+    assert_eq "$reason: the recorded copy is the new one" \
+        "$(tx_doc_of "$id" | json_get id)" \
+        "$(redis_cmd HGET "docsync:doc:$id" destinationDocumentId)"
+    assert_eq "$reason: the verified copy holds the file's bytes" \
+        "$(md5sum < "$E2E_ROOT/samples/habibi.pdf" | cut -d' ' -f1)" \
+        "$(tx_doc_of "$id" | json_get md5Checksum)"
+done

@@ -170,6 +170,8 @@ static void a_copy_the_destination_lacks_fails_as_missing_after_upload(
     void **state)
 {
     suite *s = *state;
+    char field[128], *rejected;
+    const char *blob;
     json_t *msg, *out;
     ds_err err;
     int rc;
@@ -178,12 +180,24 @@ static void a_copy_the_destination_lacks_fails_as_missing_after_upload(
     msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
     json_object_set_new(msg, "destinationDocumentId",
                         json_string("tdoc_999"));
+    blob = json_string_value(json_object_get(msg, "blob"));
+    freeReplyObject(fx_redis_cmd(&s->f, "HSET docsync:doc:doc_1 upload:%s "
+                                 "tdoc_999", blob));
 
     rc = verify(s, msg, &out, &err);
 
     FX_ASSERT_FAILED(rc, &err, DS_CLASS_PERMANENT, "missing_after_upload");
     assert_null(out);
     FX_ASSERT_STATE(&s->f, "doc_1", NULL);
+    /* The uploader's record of the lost copy is gone, and the refusal is
+     * counted, so that a replay to the uploader uploads it again under a
+     * new Idempotency-Key. */
+    assert_int_equal(fx_redis_int(&s->f, "HEXISTS docsync:doc:doc_1 "
+                                  "upload:%s", blob), 0);
+    snprintf(field, sizeof(field), "rejected:%s", blob);
+    rejected = fx_doc_field(&s->f, "doc_1", field);
+    assert_string_equal(rejected != NULL ? rejected : "(none)", "1");
+    free(rejected);
     assert_true(fx_blob_exists(&s->f, json_string_value(
                                           json_object_get(msg, "blob"))));
     json_decref(msg);
