@@ -166,6 +166,10 @@ static int check_poll_interval(const ds_loop_conf *conf, ds_err *err)
 
     if (ds_env_long("HTTP_TIMEOUT_MS", 60000, &http_ms, err) < 0)
         return -1;
+    if (http_ms <= 0)
+        return ds_err_set(err, "bad_config",
+                          "HTTP_TIMEOUT_MS must be positive, not %ld",
+                          http_ms);
     work_ms = 3 * http_ms + 30000;
     if (conf->max_poll_interval_ms < work_ms)
         return ds_err_set(err, "bad_config",
@@ -212,6 +216,17 @@ int ds_loop_conf_load(ds_loop_conf *conf, const char *stage, ds_err *err)
     if (conf->backoff_base_ms < 1 || conf->backoff_cap_ms < 1)
         return ds_err_set(err, "bad_config",
                           "BACKOFF_BASE_MS and BACKOFF_CAP_MS must be positive");
+    if (conf->retry_budget_ms < 1 || conf->grace_delay_ms < 0 ||
+        conf->order_stale_ms < 1000)
+        return ds_err_set(err, "bad_config",
+                          "RETRY_BUDGET_MS must be positive, GRACE_DELAY_MS "
+                          "not negative, ORDER_STALE_MS at least 1000");
+    if (conf->breaker_threshold < 1 || conf->breaker_cooldown_ms < 1 ||
+        conf->breaker_max_ms < conf->breaker_cooldown_ms)
+        return ds_err_set(err, "bad_config",
+                          "BREAKER_THRESHOLD and BREAKER_COOLDOWN_MS must be "
+                          "positive, BREAKER_COOLDOWN_MAX_MS at least "
+                          "BREAKER_COOLDOWN_MS");
     if (strcmp(conf->retry_topic, "") == 0)
         return ds_err_set(err, "bad_config", "RETRY_TOPIC is empty");
     return check_poll_interval(conf, err);
@@ -709,7 +724,8 @@ static outcome failed(loop *lp, record *rec, ds_err *err, long ms)
             ds_loop_metrics_breaker(lp->stage->name, 0, NULL);
     }
 
-    rec->attempts++;
+    if (ds_reason_spends_attempt(err->reason))
+        rec->attempts++;
     rec->last_failure_ms = now_ms();
     if (rec->first_failure_ms == 0)
         rec->first_failure_ms = rec->last_failure_ms;

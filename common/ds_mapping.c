@@ -72,7 +72,10 @@ static int load_csv(ds_mapping *m, FILE *fp, const char *path, ds_err *err)
 static int load_json(ds_mapping *m, const char *path, ds_err *err)
 {
     json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr), *list, *v;
+    /* A key given twice would silently take its last value: refused like
+     * an account mapped twice in a CSV. */
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr), *list,
+           *v;
     const char *key;
     size_t i;
     int rc = 0;

@@ -20,7 +20,8 @@ static const ds_reason table[] = {
      "no transaction is mapped to the document's accountId",
      "add the account to the mapping, then replay"},
     {"ambiguous_mapping", P, 0, 0,
-     "more than one transaction is mapped to the document's accountId",
+     "more than one transaction is mapped to the document's accountId "
+     "(a mapping file like that is refused when the mapper starts)",
      "leave one mapping for the account, then replay"},
     {"bad_message", P, 0, 0,
      "a record's value is not the JSON object the stage expects",
@@ -43,10 +44,11 @@ static const ds_reason table[] = {
     {"upload_bad_response", P, 0, 0,
      "the destination accepted the upload without a document id",
      "check the destination; the copy may exist, look before replaying"},
-    {"upload_in_progress", T, 0, 0,
+    {"upload_in_progress", T, DS_REASON_WAIT, 0,
      "the destination is still serving an earlier try of this upload (409)",
-     "none: retried until the earlier try ends"},
-    {"upload_lease_lost", T, 0, 0,
+     "none: retried, without spending attempts, until the earlier try "
+     "ends or RETRY_BUDGET_MS runs out"},
+    {"upload_lease_lost", T, DS_REASON_WAIT, 0,
      "another uploader took the document over during the upload",
      "none: the other uploader finishes it"},
     {"checksum_mismatch", P, 0, 0,
@@ -117,7 +119,7 @@ static const ds_reason table[] = {
      "check the OpenSSL installation"},
     {"blob_missing", P, 0, 0,
      "the blob a record refers to is not in the store",
-     "replay the document from the fetcher (docsync.events)"},
+     "replay with --to docsync.events to fetch it again"},
     {"blob_bad_ref", P, 0, 0, "a record names a blob that cannot exist",
      "look at the record; fix its producer"},
     {"blob_state", P, 0, 0, "the blob store was used out of order",
@@ -209,6 +211,13 @@ int ds_reason_is_outage(const char *name)
         return (r->flags & DS_REASON_OUTAGE) != 0;
     /* A 5xx from any API says the API is failing, whatever the document. */
     return family_status(name, family, sizeof(family)) >= 500;
+}
+
+int ds_reason_spends_attempt(const char *name)
+{
+    const ds_reason *r = ds_reason_find(name);
+
+    return r == NULL || (r->flags & DS_REASON_WAIT) == 0;
 }
 
 int ds_reason_tries(const char *name)

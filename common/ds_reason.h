@@ -24,6 +24,11 @@
  * and does not spend the document's attempts while the breaker is open. */
 #define DS_REASON_OUTAGE 0x1
 
+/* The document waits for another party (an earlier try still served, the
+ * lease of another uploader): not its fault, so the wait spends no
+ * attempt; only RETRY_BUDGET_MS bounds it. */
+#define DS_REASON_WAIT 0x2
+
 typedef struct ds_reason {
     const char *name;    /* the token; a family ends in "_<status>" */
     ds_class klass;      /* DS_CLASS_NONE for a family: by HTTP status */
@@ -44,6 +49,10 @@ ds_class ds_reason_class(const char *name);
 
 /* Nonzero when a failure with this reason means a dependency is down. */
 int ds_reason_is_outage(const char *name);
+
+/* Nonzero when a failure with this reason spends one of the document's
+ * attempts (all but the DS_REASON_WAIT ones). */
+int ds_reason_spends_attempt(const char *name);
 
 /* Tries a permanent reason gets before it is dead-lettered (1 for all
  * but the few with a grace retry, such as source_not_found). */

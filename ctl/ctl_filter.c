@@ -9,6 +9,7 @@
 
 #include "ctl_opt.h"
 #include "ctl_time.h"
+#include "ds_reason.h"
 
 void ctl_filter_init(ctl_filter *f)
 {
@@ -152,6 +153,19 @@ int ctl_filter_check(const ctl_filter *f, char *why, size_t cap)
     if (f->since_ms > f->until_ms) {
         snprintf(why, cap, "--since is later than --until: nothing can "
                  "match");
+        return -1;
+    }
+    /* A typo would select nothing and look like an empty DLQ. */
+    if (f->stage != NULL && strcmp(f->stage, "fetcher") != 0 &&
+        strcmp(f->stage, "mapper") != 0 && strcmp(f->stage, "uploader") != 0 &&
+        strcmp(f->stage, "verifier") != 0) {
+        snprintf(why, cap, "--stage '%s' is not a stage that dead-letters: "
+                 "fetcher, mapper, uploader or verifier", f->stage);
+        return -1;
+    }
+    if (f->reason != NULL && ds_reason_find(f->reason) == NULL) {
+        snprintf(why, cap, "--reason '%s' is not a reason docsync gives "
+                 "(docsyncctl reasons lists them)", f->reason);
         return -1;
     }
     return 0;

@@ -120,7 +120,7 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
 {
     const char *sha = json_string_value(json_object_get(in, "blob"));
     json_int_t size = json_integer_value(json_object_get(in, "size"));
-    char path[256], url[2048], idem[160];
+    char path[256], url[2048], idem[320];
     const char *headers[] = {u->dest.key_header,
                              "Content-Type: application/json", idem, NULL};
     ds_http_resp resp = {0};
@@ -151,8 +151,8 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
      * the count of refusals makes its key new. */
     if (ds_state_get(u->redis, doc_id, rejected_field, &rejected, err) < 0)
         goto out;
-    snprintf(idem, sizeof(idem), "Idempotency-Key: docsync-%s-%.16s%s%.8s",
-             doc_id, sha, rejected != NULL ? "-r" : "",
+    snprintf(idem, sizeof(idem), "Idempotency-Key: docsync-%s-%.16s-%.64s%s%.8s",
+             doc_id, sha, txn, rejected != NULL ? "-r" : "",
              rejected != NULL ? rejected : "");
     snprintf(path, sizeof(path), "/v1/transactions/%s/documents", txn);
     if (ds_api_prepare(&u->dest, &req, "POST", path, url, sizeof(url),
@@ -311,15 +311,16 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     const char *txn = json_string_value(
         json_object_get(in->value, "transactionId"));
     const char *sha = json_string_value(json_object_get(in->value, "blob"));
-    char version[96];
+    char version[160];
     char *dest_id = NULL;
 
     if (doc_id == NULL || txn == NULL || sha == NULL)
         return ds_err_set(err, "bad_message",
                           "documentId, transactionId or blob missing");
-    /* The record is per version (document and bytes), so a later update of
-     * the same document is uploaded, and a redelivery is not. */
-    snprintf(version, sizeof(version), "upload:%.64s", sha);
+    /* The record is per version (document, bytes and transaction), so a
+     * later update of the same document is uploaded, and so is a document
+     * its account now maps to another transaction; a redelivery is not. */
+    snprintf(version, sizeof(version), "upload:%.64s:%.64s", sha, txn);
     if (ds_state_get(u->redis, doc_id, version, &dest_id, err) < 0)
         return -1;
     if (dest_id == NULL)
@@ -340,6 +341,11 @@ static int configure(void *ctx, ds_err *err)
 
     if (ds_env_long("UPLOAD_LEASE_MS", 15000, &u->lease_ms, err) < 0)
         return -1;
+    /* The lease is renewed every second; a shorter one would lapse. */
+    if (u->lease_ms < 3000)
+        return ds_err_set(err, "bad_config",
+                          "UPLOAD_LEASE_MS must be at least 3000, not %ld",
+                          u->lease_ms);
     if (strcmp(lookup, "always") != 0 && strcmp(lookup, "never") != 0)
         return ds_err_set(err, "config_invalid",
                           "UPLOAD_LOOKUP must be always or never, not '%s'",

@@ -64,6 +64,10 @@ static int compare(const json_t *sent, const json_t *copy, ds_err *err)
     const char *got_md5 = json_string_value(json_object_get(copy,
                                                             "md5Checksum"));
     json_t *got_size = json_object_get(copy, "size");
+    const char *txn = json_string_value(json_object_get(sent,
+                                                        "transactionId"));
+    const char *got_txn = json_string_value(json_object_get(copy,
+                                                            "transactionId"));
 
     if (md5 == NULL)
         return ds_err_set(err, "bad_message",
@@ -78,6 +82,12 @@ static int compare(const json_t *sent, const json_t *copy, ds_err *err)
     if (name != NULL && (got_name == NULL || strcmp(name, got_name) != 0))
         return ds_err_set(err, "checksum_mismatch",
                           "fileName differs");
+    /* A copy in another transaction is not the one this message asks for,
+     * whatever its bytes. */
+    if (txn != NULL && got_txn != NULL && strcmp(txn, got_txn) != 0)
+        return ds_err_set(err, "checksum_mismatch",
+                          "the copy is attached to %.64s, not %.64s",
+                          got_txn, txn);
     return 0;
 }
 
@@ -88,7 +98,7 @@ static int compare(const json_t *sent, const json_t *copy, ds_err *err)
  * Returns -1 with err replaced by a Redis failure, leaving the record to
  * be tried again; otherwise the copy's own error stands. */
 static int forget_copy(verifier *v, const char *doc_id, const char *sha,
-                       ds_err *err)
+                       const char *txn, ds_err *err)
 {
     redisReply *r;
     ds_err rerr;
@@ -97,8 +107,8 @@ static int forget_copy(verifier *v, const char *doc_id, const char *sha,
                         strcmp(err->reason, "missing_after_upload") != 0))
         return -1;
     ds_err_clear(&rerr);
-    r = ds_redis_cmd(v->redis, &rerr, "HDEL docsync:doc:%s upload:%s",
-                     doc_id, sha);
+    r = ds_redis_cmd(v->redis, &rerr, "HDEL docsync:doc:%s upload:%s:%s",
+                     doc_id, sha, txn != NULL ? txn : "");
     if (r != NULL) {
         freeReplyObject(r);
         r = ds_redis_cmd(v->redis, &rerr,
@@ -119,6 +129,8 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
         json_object_get(in->value, "documentId"));
     const char *dest_id = json_string_value(
         json_object_get(in->value, "destinationDocumentId"));
+    const char *txn = json_string_value(
+        json_object_get(in->value, "transactionId"));
     const char *blob = json_string_value(json_object_get(in->value, "blob"));
     char now[32];
     json_t *copy;
@@ -129,11 +141,11 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
                           "documentId or destinationDocumentId missing");
     copy = get_copy(v, dest_id, err);
     if (copy == NULL)
-        return forget_copy(v, doc_id, blob, err);
+        return forget_copy(v, doc_id, blob, txn, err);
     rc = compare(in->value, copy, err);
     json_decref(copy);
     if (rc < 0)
-        return forget_copy(v, doc_id, blob, err);
+        return forget_copy(v, doc_id, blob, txn, err);
 
     if (ds_state_mark(v->redis, doc_id, "verifier", "verified", dest_id,
                       err) < 0)

@@ -65,7 +65,8 @@ for pair in "$(uniq_id t82_fixc):txCorruptRate" "$(uniq_id t82_fixl):txLoseRate"
     reason=$(dlq_header "$id" docsync.reason)
     chaos '{}'
     assert_eq "$reason: the verifier forgot the refused copy" "" \
-        "$(redis_cmd HGET "docsync:doc:$id" "upload:$(sha256sum < "$E2E_ROOT/samples/habibi.pdf" | cut -d' ' -f1)")"
+        "$(redis_cmd HGET "docsync:doc:$id" \
+            "upload:$(sha256sum < "$E2E_ROOT/samples/habibi.pdf" | cut -d' ' -f1):$(mapped_transaction acc_1002)")"
     out=$(ctl dlq replay --document "$id" --to docsync.mapped 2>&1)
     assert_eq "$reason: docsyncctl replays it to docsync.mapped" 1 \
         "$(echo "$out" | grep -c "^replayed .* to docsync.mapped$" || true)"

@@ -56,6 +56,8 @@ static void test_account_with_two_transactions_is_refused(void **state)
 {
     (void)state;
     assert_refused(DATA "ambiguous.csv", "ambiguous_mapping", "acc_1");
+    /* In JSON the same account given twice as a key. */
+    assert_refused(DATA "duplicate_key.json", "bad_mapping", "acc_1");
 }
 
 static void test_bad_files_are_refused_naming_the_place(void **state)

@@ -77,6 +77,16 @@ static void outage_flag(void **state)
     assert_false(ds_reason_is_outage("no_such_reason"));
 }
 
+/* Waiting for another party is not the document's fault. */
+static void waits_spend_no_attempt(void **state)
+{
+    (void)state;
+    assert_false(ds_reason_spends_attempt("upload_in_progress"));
+    assert_false(ds_reason_spends_attempt("upload_lease_lost"));
+    assert_true(ds_reason_spends_attempt("http_503"));
+    assert_true(ds_reason_spends_attempt("no_such_reason"));
+}
+
 /* C05: a CRM 404 gets a short grace, every other permanent reason one
  * try. */
 static void grace_tries(void **state)
@@ -139,6 +149,7 @@ int main(void)
         cmocka_unit_test(unknown_reasons_are_permanent),
         cmocka_unit_test(outage_flag),
         cmocka_unit_test(grace_tries),
+        cmocka_unit_test(waits_spend_no_attempt),
         cmocka_unit_test(table_is_complete),
         cmocka_unit_test(err_set_classes_by_reason),
     };

@@ -273,8 +273,39 @@ static void a_poll_interval_shorter_than_the_work_is_refused(void **state)
     ds_err_clear(&err);
     assert_int_equal(ds_loop_conf_load(&conf, "uploader", &err), 0);
     assert_string_equal(conf.retry_topic, "docsync.retry.uploader");
+    /* ds_http would read 0 as its 60 s default: the check must not. */
+    setenv("HTTP_TIMEOUT_MS", "0", 1);
+    ds_err_clear(&err);
+    assert_int_equal(ds_loop_conf_load(&conf, "uploader", &err), -1);
+    assert_non_null(strstr(err.msg, "HTTP_TIMEOUT_MS must be positive"));
     unsetenv("HTTP_TIMEOUT_MS");
     unsetenv("KAFKA_MAX_POLL_INTERVAL_MS");
+}
+
+/* Settings that would make the loop spin or never give up are refused. */
+static void settings_that_cannot_work_are_refused(void **state)
+{
+    static const char *const bad[][2] = {
+        {"BREAKER_THRESHOLD", "0"}, {"RETRY_BUDGET_MS", "0"},
+        {"BREAKER_COOLDOWN_MS", "0"}, {"GRACE_DELAY_MS", "-1"},
+        {"ORDER_STALE_MS", "10"}, {"BACKOFF_BASE_MS", "0"},
+        {"MAX_ATTEMPTS", "0"},
+    };
+    ds_loop_conf conf;
+    ds_err err;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv(bad[i][0], bad[i][1], 1);
+        ds_err_clear(&err);
+        print_message("%s=%s\n", bad[i][0], bad[i][1]);
+        assert_int_equal(ds_loop_conf_load(&conf, "fetcher", &err), -1);
+        assert_string_equal(err.reason, "bad_config");
+        unsetenv(bad[i][0]);
+    }
+    ds_err_clear(&err);
+    assert_int_equal(ds_loop_conf_load(&conf, "fetcher", &err), 0);
 }
 
 int main(void)
@@ -286,6 +317,7 @@ int main(void)
         cmocka_unit_test(breaker_honours_retry_after),
         cmocka_unit_test(breaker_trips_at_once),
         cmocka_unit_test(a_poll_interval_shorter_than_the_work_is_refused),
+        cmocka_unit_test(settings_that_cannot_work_are_refused),
         cmocka_unit_test_setup_teardown(later_records_wait_for_the_parked_one,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(tickets_are_idempotent, setup,

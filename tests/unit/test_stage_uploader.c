@@ -207,6 +207,38 @@ static void an_unknown_transaction_fails_permanently_as_http_404(
     json_decref(msg);
 }
 
+/* The account now maps to another transaction: the same bytes are
+ * attached there too, not taken for done. */
+static void the_same_bytes_for_another_transaction_are_uploaded_there(
+    void **state)
+{
+    suite *s = *state;
+    json_t *msg, *moved, *first, *second;
+    json_t *copy;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    rc = upload(s, msg, &first, &err);
+    FX_ASSERT_OK(rc, &err);
+    moved = json_deep_copy(msg);
+    json_object_set_new(moved, "transactionId", json_string("txn_2"));
+
+    rc = upload(s, moved, &second, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    assert_int_equal(uploads_of(&s->f, "doc_1"), 2);
+    copy = destination_copy(&s->f, json_string_value(json_object_get(
+                                       second, "destinationDocumentId")));
+    FX_ASSERT_JSON_STR(copy, "transactionId", "txn_2");
+    json_decref(copy);
+    json_decref(first);
+    json_decref(second);
+    json_decref(moved);
+    json_decref(msg);
+}
+
 /* Replays the destination answered from an Idempotency-Key, in all. */
 static long long replays(const fx *f)
 {
@@ -324,6 +356,9 @@ int main(void)
             setup, teardown),
         cmocka_unit_test_setup_teardown(a_copy_of_other_bytes_is_not_taken,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            the_same_bytes_for_another_transaction_are_uploaded_there, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             a_failed_lookup_does_not_stop_the_upload, setup, teardown),
     };

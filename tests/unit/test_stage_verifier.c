@@ -166,6 +166,29 @@ static void a_copy_with_another_md5_fails_as_checksum_mismatch(void **state)
     json_decref(msg);
 }
 
+/* The same bytes attached to another transaction are not the copy this
+ * message asks for. */
+static void a_copy_in_another_transaction_fails_as_checksum_mismatch(
+    void **state)
+{
+    suite *s = *state;
+    json_t *msg, *out;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    put_copy(&s->f, msg, SAMPLE);
+    json_object_set_new(msg, "transactionId", json_string("txn_2"));
+
+    rc = verify(s, msg, &out, &err);
+
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_PERMANENT, "checksum_mismatch");
+    assert_non_null(strstr(err.msg, "txn_1"));
+    assert_null(out);
+    json_decref(msg);
+}
+
 static void a_copy_the_destination_lacks_fails_as_missing_after_upload(
     void **state)
 {
@@ -181,8 +204,8 @@ static void a_copy_the_destination_lacks_fails_as_missing_after_upload(
     json_object_set_new(msg, "destinationDocumentId",
                         json_string("tdoc_999"));
     blob = json_string_value(json_object_get(msg, "blob"));
-    freeReplyObject(fx_redis_cmd(&s->f, "HSET docsync:doc:doc_1 upload:%s "
-                                 "tdoc_999", blob));
+    freeReplyObject(fx_redis_cmd(&s->f, "HSET docsync:doc:doc_1 "
+                                 "upload:%s:txn_1 tdoc_999", blob));
 
     rc = verify(s, msg, &out, &err);
 
@@ -193,7 +216,7 @@ static void a_copy_the_destination_lacks_fails_as_missing_after_upload(
      * counted, so that a replay to the uploader uploads it again under a
      * new Idempotency-Key. */
     assert_int_equal(fx_redis_int(&s->f, "HEXISTS docsync:doc:doc_1 "
-                                  "upload:%s", blob), 0);
+                                  "upload:%s:txn_1", blob), 0);
     snprintf(field, sizeof(field), "rejected:%s", blob);
     rejected = fx_doc_field(&s->f, "doc_1", field);
     assert_string_equal(rejected != NULL ? rejected : "(none)", "1");
@@ -211,6 +234,9 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             a_copy_with_another_md5_fails_as_checksum_mismatch, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_copy_in_another_transaction_fails_as_checksum_mismatch, setup,
             teardown),
         cmocka_unit_test_setup_teardown(
             a_copy_the_destination_lacks_fails_as_missing_after_upload,
