@@ -81,29 +81,32 @@ static int run(ds_redis *r, const char *script, const char *stage,
     return 0;
 }
 
+/* Runs ENTER or TURN and maps its answer: 0 free, 1 turn, 2 wait. */
+static int ask(ds_redis *r, const char *script, const char *stage,
+               const char *doc_id, const char *ticket, long long now_ms,
+               long stale_ms, ds_order_state *state, ds_err *err)
+{
+    long long v;
+
+    if (run(r, script, stage, doc_id, ticket, now_ms, stale_ms, &v, err) < 0)
+        return -1;
+    *state = v == 0 ? DS_ORDER_FREE : v == 1 ? DS_ORDER_TURN : DS_ORDER_WAIT;
+    return 0;
+}
+
 int ds_order_enter(ds_redis *r, const char *stage, const char *doc_id,
                    const char *ticket, long long now_ms, long stale_ms,
                    ds_order_state *state, ds_err *err)
 {
-    long long v;
-
-    if (run(r, ENTER, stage, doc_id, ticket, now_ms, stale_ms, &v, err) < 0)
-        return -1;
     /* A redelivered record that finds its own ticket first goes on. */
-    *state = v == 0 ? DS_ORDER_FREE : v == 1 ? DS_ORDER_TURN : DS_ORDER_WAIT;
-    return 0;
+    return ask(r, ENTER, stage, doc_id, ticket, now_ms, stale_ms, state, err);
 }
 
 int ds_order_turn(ds_redis *r, const char *stage, const char *doc_id,
                   const char *ticket, long long now_ms, long stale_ms,
                   ds_order_state *state, ds_err *err)
 {
-    long long v;
-
-    if (run(r, TURN, stage, doc_id, ticket, now_ms, stale_ms, &v, err) < 0)
-        return -1;
-    *state = v == 0 ? DS_ORDER_FREE : v == 1 ? DS_ORDER_TURN : DS_ORDER_WAIT;
-    return 0;
+    return ask(r, TURN, stage, doc_id, ticket, now_ms, stale_ms, state, err);
 }
 
 int ds_order_park(ds_redis *r, const char *stage, const char *doc_id,
