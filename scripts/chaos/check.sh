@@ -71,6 +71,17 @@ if [ "$n" -gt 0 ]; then
     [ "$i" -gt "$SHOW" ] && say "check: ... and $((i - SHOW)) more"
 fi
 say "check: $(jq -c .info "$DIR/result.json")"
+
+# C09: after outages the stages must not flatten the API. Each replica
+# makes one call at a time, so a route sees at most one per replica (two
+# here), plus one each while the sandbox notices a client that gave up.
+say "check: C09: most requests in flight per route: $(jq -c '.maxInFlight // {}' \
+    "$DIR/sandbox-chaos.json")"
+if [ "$(jq '[.maxInFlight // {} | to_entries[] | select(.value > 4)] | length' \
+        "$DIR/sandbox-chaos.json")" -gt 0 ]; then
+    say "check: C09: a route had more than 4 requests in flight at once"
+    n=$((n + 1))
+fi
 jq -r '.summary | "{\"documents\": \(.documents), \"verified\": \(.verified), "
     + "\"dead_lettered\": \(.dead_lettered), \"lost\": \(.lost), "
     + "\"duplicates\": \(.duplicates), \"misattached\": \(.misattached), "
