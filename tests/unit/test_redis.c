@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ds_redis.h"
+#include "ds_runtime.h"
 
 static char redis_bin[4096];   /* empty when redis-server is missing */
 
@@ -438,6 +439,88 @@ static void after_a_restart_the_handle_authenticates_again(void **state)
     ds_redis_free(r);
 }
 
+/* REDIS_PORT, REDIS_PASSWORD_FILE and REDIS_USERNAME as a deployment sets
+ * them; password_file NULL leaves the password out. */
+static void set_redis_env(const server *s, const char *password_file,
+                          const char *user)
+{
+    char port[16];
+
+    snprintf(port, sizeof(port), "%d", s->port);
+    setenv("REDIS_HOST", "127.0.0.1", 1);
+    setenv("REDIS_PORT", port, 1);
+    unsetenv("REDIS_PASSWORD");
+    unsetenv("REDIS_PASSWORD_FILE");
+    unsetenv("REDIS_USERNAME");
+    if (password_file != NULL)
+        setenv("REDIS_PASSWORD_FILE", password_file, 1);
+    if (user != NULL)
+        setenv("REDIS_USERNAME", user, 1);
+}
+
+/* Writes text to a new temporary file; returns its path (caller frees). */
+static char *password_file_with(const char *text)
+{
+    char *path = strdup("/tmp/ds_redis_pw.XXXXXX");
+    int fd;
+
+    assert_non_null(path);
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+/* Every stage and docsyncctl get their handle from ds_runtime_redis. */
+static void the_runtime_handle_reads_redis_password_file(void **state)
+{
+    server *s = *state;
+    char *path;
+    ds_redis *r;
+    ds_err err;
+
+    skip_without_redis();
+    path = password_file_with(PASSWORD "\n");
+    set_redis_env(s, path, "default");
+    ds_err_clear(&err);
+    r = ds_runtime_redis(&err);
+    assert_non_null(r);
+    assert_string_equal(err.reason, "");
+    set_ok(r, "docsync:test:k", "v");
+
+    server_kill(s);
+    server_start(s, 0);
+    set_ok(r, "docsync:test:k", "again");
+    ds_redis_free(r);
+    unlink(path);
+    free(path);
+}
+
+/* A wrong password stops a program at start, not at its first document. */
+static void the_runtime_refuses_a_wrong_password_at_start(void **state)
+{
+    server *s = *state;
+    ds_redis *r;
+    ds_err err;
+
+    skip_without_redis();
+    set_redis_env(s, NULL, NULL);
+    setenv("REDIS_PASSWORD", "wrong-pw", 1);
+    ds_err_clear(&err);
+    r = ds_runtime_redis(&err);
+    print_message("at start: %s (%s)\n", err.msg, err.reason);
+    assert_null(r);
+    assert_string_equal(err.reason, "redis_auth");
+    assert_null(strstr(err.msg, "wrong-pw"));
+
+    set_redis_env(s, NULL, NULL);
+    ds_err_clear(&err);
+    assert_null(ds_runtime_redis(&err));
+    assert_string_equal(err.reason, "redis_auth");
+    unsetenv("REDIS_PASSWORD");
+}
+
 /* A fake Redis that answers every command with one scripted reply per
  * command: `bad` copies of `bad_reply`, then "+PONG". With bad_reply NULL
  * it never answers. Read the counters only after fake_stop. */
@@ -610,6 +693,12 @@ int main(void)
             setup_server_with_password, teardown_server),
         cmocka_unit_test_setup_teardown(
             after_a_restart_the_handle_authenticates_again,
+            setup_server_with_password, teardown_server),
+        cmocka_unit_test_setup_teardown(
+            the_runtime_handle_reads_redis_password_file,
+            setup_server_with_password, teardown_server),
+        cmocka_unit_test_setup_teardown(
+            the_runtime_refuses_a_wrong_password_at_start,
             setup_server_with_password, teardown_server),
         cmocka_unit_test(a_loading_server_is_waited_for_not_answered),
         cmocka_unit_test(a_server_loading_for_good_is_unavailable),
