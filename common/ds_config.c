@@ -169,3 +169,20 @@ char *ds_env_secret(const char *name, ds_err *err)
     }
     return secret;
 }
+
+/*
+ * Returns the optional secret NAME as ds_env_secret does, or NULL without
+ * an error when it is not configured at all. A NAME_FILE that is set but
+ * unreadable stays an error: the operator meant to give a secret.
+ */
+char *ds_env_secret_optional(const char *name, ds_err *err)
+{
+    char file_var[ENV_NAME_MAX + sizeof("_FILE")];
+
+    if (strlen(name) > ENV_NAME_MAX)
+        return ds_env_secret(name, err);
+    snprintf(file_var, sizeof(file_var), "%s_FILE", name);
+    if (ds_env_str(name, NULL) == NULL && ds_env_str(file_var, NULL) == NULL)
+        return NULL;
+    return ds_env_secret(name, err);
+}

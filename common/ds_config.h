@@ -23,4 +23,9 @@ int ds_env_long(const char *name, long fallback, long *out, ds_err *err);
  * or the secret is empty. */
 char *ds_env_secret(const char *name, ds_err *err);
 
+/* Like ds_env_secret for a secret that may be left out: returns NULL with
+ * err untouched when neither NAME nor NAME_FILE is set (or both are empty),
+ * and NULL with err set for an unreadable file or an empty secret. */
+char *ds_env_secret_optional(const char *name, ds_err *err);
+
 #endif

@@ -99,6 +99,10 @@ static const ds_reason table[] = {
      "check Redis's log (memory, persistence)"},
     {"redis_oom", T, 0, 0, "out of memory reading a Redis reply",
      "check the stage's memory limit"},
+    {"redis_auth", P, 0, 0,
+     "Redis refused the credentials, or wants a password none was given",
+     "set REDIS_PASSWORD (or REDIS_PASSWORD_FILE) and REDIS_USERNAME to "
+     "what Redis expects, restart the stage, replay"},
     {"redis_bad_command", P, 0, 0, "a Redis command could not be built",
      "a bug: report it with the log lines"},
     {"kafka_delivery", T, OUT, 0, "the broker did not confirm a record",

@@ -17,7 +17,10 @@ struct ds_redis {
     char *host;
     int port;
     long timeout_ms;
+    char *user;            /* ACL user for AUTH, or NULL */
+    char *password;        /* NULL: no AUTH is sent */
     redisContext *ctx;     /* NULL until connected, and after a failure */
+    int auth_refused;      /* the last try failed on credentials */
     char why[128];         /* the last failure, for the error message */
 };
 
@@ -74,6 +77,15 @@ static void drop_connection(ds_redis *r)
     r->ctx = NULL;
 }
 
+/* Wipes and frees a copy of a secret; accepts NULL. */
+static void free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
 /* Closes the connection and frees r; accepts NULL. */
 void ds_redis_free(ds_redis *r)
 {
@@ -82,7 +94,70 @@ void ds_redis_free(ds_redis *r)
     if (r->ctx != NULL)
         redisFree(r->ctx);
     free(r->host);
+    free(r->user);
+    free_secret(r->password);
     free(r);
+}
+
+/* Keeps copies of the credentials for every later connect. Returns 0, or
+ * -1 with err set when out of memory. */
+int ds_redis_set_auth(ds_redis *r, const char *user, const char *password,
+                      ds_err *err)
+{
+    char *u = NULL, *p = NULL;
+
+    if (password != NULL && password[0] != '\0') {
+        p = strdup(password);
+        if (user != NULL && user[0] != '\0')
+            u = strdup(user);
+        if (p == NULL || (user != NULL && user[0] != '\0' && u == NULL)) {
+            free(u);
+            free_secret(p);
+            return ds_err_set(err, "redis_oom", "out of memory keeping "
+                              "the Redis credentials");
+        }
+    }
+    free(r->user);
+    free_secret(r->password);
+    r->user = u;
+    r->password = p;
+    return 0;
+}
+
+static int is_unavailable_reply(const redisReply *reply);
+
+/* Sends AUTH on a connection just made, so that no other command goes
+ * before it. Returns 0, or -1 after dropping the connection, with r->why
+ * set and r->auth_refused set when Redis said no (its words name the
+ * problem and never echo the password). */
+static int authenticate(ds_redis *r)
+{
+    const char *argv[3];
+    redisReply *reply;
+    int argc = 0;
+
+    if (r->password == NULL)
+        return 0;
+    argv[argc++] = "AUTH";
+    if (r->user != NULL)
+        argv[argc++] = r->user;
+    argv[argc++] = r->password;
+    reply = redisCommandArgv(r->ctx, argc, argv, NULL);
+    if (reply == NULL) {
+        drop_connection(r);
+        return -1;
+    }
+    if (reply->type != REDIS_REPLY_ERROR) {
+        freeReplyObject(reply);
+        return 0;
+    }
+
+    /* A server still loading says "not now", not "wrong password". */
+    r->auth_refused = !is_unavailable_reply(reply);
+    drop_connection(r);
+    snprintf(r->why, sizeof(r->why), "%s", reply->str);
+    freeReplyObject(reply);
+    return -1;
 }
 
 /* Connects unless connected. Returns 0 or -1 with r->why set. */
@@ -103,7 +178,7 @@ static int ensure_connected(ds_redis *r)
     }
     /* Keep-alive lets a dead peer be found even on an idle connection. */
     redisEnableKeepAlive(r->ctx);
-    return 0;
+    return authenticate(r);
 }
 
 /* A server that is restarting answers with these errors before it is ready;
@@ -122,20 +197,47 @@ static int is_unavailable_reply(const redisReply *reply)
     return 0;
 }
 
+/* A server with a password answers NOAUTH to a client that gave none. */
+static int is_noauth_reply(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ERROR && reply->str != NULL
+           && strncmp(reply->str, "NOAUTH ", 7) == 0;
+}
+
 /* Sends a formatted command once on the current connection. Returns the
- * reply, or NULL after dropping a connection that failed. */
+ * reply, or NULL after dropping a connection that failed (r->auth_refused
+ * set when it failed on credentials). */
 static redisReply *send_once(ds_redis *r, const char *cmd, size_t len)
 {
-    void *reply = NULL;
+    redisReply *reply = NULL;
 
+    r->auth_refused = 0;
     if (ensure_connected(r) != 0)
         return NULL;
     if (redisAppendFormattedCommand(r->ctx, cmd, len) != REDIS_OK
-        || redisGetReply(r->ctx, &reply) != REDIS_OK || reply == NULL) {
+        || redisGetReply(r->ctx, (void **)&reply) != REDIS_OK
+        || reply == NULL) {
         drop_connection(r);
         return NULL;
     }
+    if (is_noauth_reply(reply)) {
+        r->auth_refused = 1;
+        snprintf(r->why, sizeof(r->why), "%s", reply->str);
+        freeReplyObject(reply);
+        return NULL;
+    }
     return reply;
+}
+
+/* Reports credentials Redis refused. Always returns NULL. */
+static redisReply *auth_failed(ds_redis *r, ds_err *err)
+{
+    ds_err_set(err, "redis_auth",
+               "redis %s:%d refused the credentials (%s user, %s "
+               "password): %s", r->host, r->port,
+               r->user != NULL ? "an ACL" : "default",
+               r->password != NULL ? "with a" : "no", r->why);
+    return NULL;
 }
 
 /* Runs a formatted command, retrying with backoff on a fresh connection
@@ -151,6 +253,9 @@ static redisReply *run_with_retry(ds_redis *r, const char *cmd, size_t len,
     for (;;) {
         tries++;
         reply = send_once(r, cmd, len);
+        /* Retrying cannot fix a wrong or missing password. */
+        if (r->auth_refused)
+            return auth_failed(r, err);
         if (reply != NULL && !is_unavailable_reply(reply))
             return reply;
         if (reply != NULL) {

@@ -17,6 +17,13 @@
  * executed it but before its reply arrived: send commands whose repetition
  * is harmless (SET, SET NX, HSET, a compare-and-delete script), not INCR.
  *
+ * A handle given credentials (ds_redis_set_auth) sends AUTH on every new
+ * connection, the first and each one after a reconnect, before any other
+ * command. A refused AUTH, or a server that answers NOAUTH because no
+ * password was given, fails the command at once with the permanent reason
+ * "redis_auth": retrying cannot fix a wrong password. The password never
+ * appears in an error message.
+ *
  * Not thread-safe: a ds_redis belongs to one thread; give each thread its
  * own.
  */
@@ -40,11 +47,20 @@ ds_redis *ds_redis_new(const char *host, int port, long timeout_ms);
 /* Frees r and its connection; accepts NULL. */
 void ds_redis_free(ds_redis *r);
 
+/* Gives r the credentials to send with AUTH on every new connection: AUTH
+ * user password for a Redis 6 ACL user, AUTH password when user is NULL or
+ * empty. A NULL or empty password sends no AUTH. Copies both; the copy of
+ * the password is wiped when r is freed. Returns 0, or -1 with err set when
+ * out of memory. Call it before the first command. */
+int ds_redis_set_auth(ds_redis *r, const char *user, const char *password,
+                      ds_err *err);
+
 /* Runs one command, reconnecting and retrying within the bound above on
  * connection errors, timeouts and not-ready replies. Returns the reply (free
  * with freeReplyObject), or NULL with err set: transient "redis_unavailable"
  * when no reply came, permanent "redis_bad_command" for a format string
- * hiredis rejects. Any other REDIS_REPLY_ERROR reply is returned, not
+ * hiredis rejects, permanent "redis_auth" when Redis refuses the credentials
+ * or wants some that were not given. Any other REDIS_REPLY_ERROR reply is returned, not
  * treated as a connection failure. */
 redisReply *ds_redis_cmd(ds_redis *r, ds_err *err, const char *fmt, ...);
 

@@ -19,7 +19,9 @@ static void print_help(const ds_program *prog)
            "Configured by environment variables (NAME_FILE reads a secret "
            "from a file):\n%s"
            "  METRICS_PORT (0: off), METRICS_HOST (0.0.0.0): where GET "
-           "/metrics and\n    GET /healthz are served\n",
+           "/metrics and\n    GET /healthz are served\n"
+           "  REDIS_PASSWORD, REDIS_USERNAME (none): Redis AUTH, when "
+           "Redis asks for it\n",
            prog->name, prog->summary, prog->env_help);
 }
 
@@ -92,6 +94,48 @@ int ds_runtime_exit(int rc)
     return rc;
 }
 
+/* Applies REDIS_PASSWORD (or REDIS_PASSWORD_FILE) and REDIS_USERNAME to r.
+ * No password configured means no AUTH. Returns 0 or -1 with err set. */
+static int redis_credentials(ds_redis *r, ds_err *err)
+{
+    ds_err serr;
+    char *password;
+    int rc;
+
+    ds_err_clear(&serr);
+    password = ds_env_secret_optional("REDIS_PASSWORD", &serr);
+    if (password == NULL && serr.klass != DS_CLASS_NONE) {
+        *err = serr;
+        return -1;
+    }
+    if (password == NULL)
+        return 0;
+    rc = ds_redis_set_auth(r, ds_env_str("REDIS_USERNAME", NULL), password,
+                           err);
+    /* The handle keeps its own copy; this one goes now. */
+    explicit_bzero(password, strlen(password));
+    free(password);
+    return rc;
+}
+
+/* Asks Redis once whether it accepts the credentials, so that a wrong
+ * password stops the program at start instead of failing every document.
+ * A Redis that cannot be reached now is no reason not to start: the stages
+ * wait for it. Returns 0, or -1 with err set to the redis_auth failure. */
+static int redis_check_auth(ds_redis *r, ds_err *err)
+{
+    redisReply *pong;
+    ds_err perr;
+
+    ds_err_clear(&perr);
+    pong = ds_redis_cmd(r, &perr, "PING");
+    freeReplyObject(pong);
+    if (strcmp(perr.reason, "redis_auth") != 0)
+        return 0;
+    *err = perr;
+    return -1;
+}
+
 ds_redis *ds_runtime_redis(ds_err *err)
 {
     const char *host = ds_env_str("REDIS_HOST", "127.0.0.1");
@@ -102,8 +146,14 @@ ds_redis *ds_runtime_redis(ds_err *err)
         ds_env_long("REDIS_TIMEOUT_MS", 2000, &timeout, err) < 0)
         return NULL;
     r = ds_redis_new(host, (int)port, timeout);
-    if (r == NULL)
+    if (r == NULL) {
         ds_err_set(err, "out_of_memory", "redis handle");
+        return NULL;
+    }
+    if (redis_credentials(r, err) < 0 || redis_check_auth(r, err) < 0) {
+        ds_redis_free(r);
+        return NULL;
+    }
     return r;
 }
 

@@ -31,8 +31,14 @@ int ds_runtime_start(const ds_program *prog, int argc, char **argv);
  * call of a program that ds_runtime_start let go on. */
 int ds_runtime_exit(int rc);
 
-/* A Redis handle for REDIS_HOST and REDIS_PORT. Returns NULL with err set
- * when the settings are bad or memory is short. */
+/* A Redis handle for REDIS_HOST and REDIS_PORT that authenticates with
+ * REDIS_PASSWORD (or REDIS_PASSWORD_FILE) and, for a Redis 6 ACL user,
+ * REDIS_USERNAME on every connect; no password means no AUTH. Sends one
+ * PING so that credentials Redis refuses stop the program at start; a
+ * Redis that does not answer yet is waited for later, not refused now (the
+ * PING may take DS_REDIS_RETRY_BUDGET_MS then). Returns NULL with err set
+ * when the settings are bad, Redis refuses the credentials ("redis_auth")
+ * or memory is short. */
 ds_redis *ds_runtime_redis(ds_err *err);
 
 /* HTTP bounds from HTTP_CONNECT_TIMEOUT_MS and HTTP_TIMEOUT_MS. */

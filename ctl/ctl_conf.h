@@ -3,8 +3,9 @@
  *
  * The same environment as the stages (KAFKA_BROKERS, DLQ_TOPIC, with the
  * same defaults), overridden by --brokers and --dlq-topic. Redis comes from
- * REDIS_HOST, REDIS_PORT and REDIS_TIMEOUT_MS through ds_runtime_redis,
- * exactly as a stage reads them.
+ * REDIS_HOST, REDIS_PORT, REDIS_TIMEOUT_MS, REDIS_PASSWORD (or
+ * REDIS_PASSWORD_FILE) and REDIS_USERNAME through ds_runtime_redis, exactly
+ * as a stage reads them.
  */
 #ifndef CTL_CONF_H
 #define CTL_CONF_H

@@ -224,6 +224,58 @@ static void test_env_secret_missing_is_an_error(void **state)
     assert_non_null(strstr(err.msg, SECRET));
 }
 
+/* An optional secret (REDIS_PASSWORD) left out is no error. */
+static void test_env_secret_optional_unset_is_null_without_error(
+    void **state)
+{
+    ds_err err;
+
+    (void)state;
+    ds_err_clear(&err);
+    setenv(SECRET, "", 1);
+    assert_null(ds_env_secret_optional(SECRET, &err));
+    assert_int_equal(err.klass, DS_CLASS_NONE);
+    assert_string_equal(err.reason, "");
+}
+
+static void test_env_secret_optional_comes_from_name_or_file(void **state)
+{
+    char *path = temp_file_with("from_file\n", 10);
+    ds_err err;
+    char *secret;
+
+    (void)state;
+    ds_err_clear(&err);
+    setenv(SECRET, "from_env", 1);
+    secret = ds_env_secret_optional(SECRET, &err);
+    assert_non_null(secret);
+    assert_string_equal(secret, "from_env");
+    free(secret);
+
+    setenv(SECRET_FILE, path, 1);
+    secret = ds_env_secret_optional(SECRET, &err);
+    assert_non_null(secret);
+    assert_string_equal(secret, "from_file");
+    free(secret);
+    unlink(path);
+    free(path);
+}
+
+/* A secret file that was named but cannot be read is a mistake to report,
+ * not a reason to run without the secret. */
+static void test_env_secret_optional_unreadable_file_is_an_error(
+    void **state)
+{
+    ds_err err;
+
+    (void)state;
+    ds_err_clear(&err);
+    setenv(SECRET_FILE, "/nonexistent/ds_test_secret", 1);
+    assert_null(ds_env_secret_optional(SECRET, &err));
+    assert_int_equal(err.klass, DS_CLASS_PERMANENT);
+    assert_string_equal(err.reason, "config_unreadable");
+}
+
 /* An empty HMAC key would make every signature forgeable. */
 static void test_env_secret_that_is_empty_is_an_error(void **state)
 {
@@ -282,6 +334,12 @@ int main(void)
                                clean_env),
         cmocka_unit_test_setup(test_env_secret_file_holding_a_nul_is_an_error,
                                clean_env),
+        cmocka_unit_test_setup(
+            test_env_secret_optional_unset_is_null_without_error, clean_env),
+        cmocka_unit_test_setup(
+            test_env_secret_optional_comes_from_name_or_file, clean_env),
+        cmocka_unit_test_setup(
+            test_env_secret_optional_unreadable_file_is_an_error, clean_env),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

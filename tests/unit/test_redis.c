@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ds_redis.h"
+#include "ds_runtime.h"
 
 static char redis_bin[4096];   /* empty when redis-server is missing */
 
@@ -104,6 +105,7 @@ typedef struct server {
     char dir[64];
     int port;
     pid_t pid;
+    const char *password;  /* --requirepass, or NULL for none */
 } server;
 
 /* Starts redis-server on s->port after delay_ms, without persistence. With
@@ -121,9 +123,14 @@ static void server_start(server *s, long delay_ms)
         freopen("/dev/null", "w", stderr);
         if (delay_ms > 0)
             sleep_ms(delay_ms);
-        execl(redis_bin, "redis-server", "--port", port, "--bind",
-              "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-              s->dir, (char *)NULL);
+        if (s->password != NULL)
+            execl(redis_bin, "redis-server", "--port", port, "--bind",
+                  "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                  s->dir, "--requirepass", s->password, (char *)NULL);
+        else
+            execl(redis_bin, "redis-server", "--port", port, "--bind",
+                  "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                  s->dir, (char *)NULL);
         _exit(127);
     }
     if (delay_ms > 0)
@@ -144,13 +151,15 @@ static void server_kill(server *s)
     s->pid = 0;
 }
 
-static int setup_server(void **state)
+/* Starts a server; with a password when password is not NULL. */
+static int setup_server_with(void **state, const char *password)
 {
     server *s = calloc(1, sizeof(*s));
 
     if (s == NULL)
         return -1;
     *state = s;
+    s->password = password;
     if (redis_bin[0] == '\0')
         return 0;
     snprintf(s->dir, sizeof(s->dir), "/tmp/ds_redis_test.XXXXXX");
@@ -159,6 +168,18 @@ static int setup_server(void **state)
     s->port = free_port();
     server_start(s, 0);
     return 0;
+}
+
+static int setup_server(void **state)
+{
+    return setup_server_with(state, NULL);
+}
+
+#define PASSWORD "s3cret-pw-9f2c"
+
+static int setup_server_with_password(void **state)
+{
+    return setup_server_with(state, PASSWORD);
 }
 
 static int teardown_server(void **state)
@@ -302,6 +323,202 @@ static void with_redis_down_for_good_the_command_fails_in_bound(void **state)
     assert_string_equal(err.reason, "redis_unavailable");
     assert_in_range(took, 500, 5000);
     ds_redis_free(r);
+}
+
+/* A handle for the test server with these credentials. */
+static ds_redis *redis_with_auth(const server *s, const char *user,
+                                 const char *password)
+{
+    ds_redis *r = ds_redis_new("127.0.0.1", s->port, 1000);
+    ds_err err;
+
+    assert_non_null(r);
+    ds_err_clear(&err);
+    assert_int_equal(ds_redis_set_auth(r, user, password, &err), 0);
+    return r;
+}
+
+/* Runs GET and expects it to fail on credentials, fast and without the
+ * password in the message. */
+static void get_fails_on_auth(ds_redis *r)
+{
+    long long start = now_ms();
+    ds_err err;
+
+    ds_err_clear(&err);
+    assert_null(ds_redis_cmd(r, &err, "GET docsync:test:k"));
+    print_message("auth failure: %s (%s)\n", err.msg, err.reason);
+    assert_string_equal(err.reason, "redis_auth");
+    assert_int_equal(err.klass, DS_CLASS_PERMANENT);
+    assert_null(strstr(err.msg, PASSWORD));
+    assert_null(strstr(err.msg, "wrong-pw"));
+    /* Not retried: a wrong password stays wrong. */
+    assert_in_range(now_ms() - start, 0, 1000);
+}
+
+static void with_the_right_password_commands_succeed(void **state)
+{
+    server *s = *state;
+    ds_redis *r;
+
+    skip_without_redis();
+    r = redis_with_auth(s, NULL, PASSWORD);
+    set_ok(r, "docsync:test:k", "v");
+    ds_redis_free(r);
+}
+
+static void a_wrong_password_fails_with_redis_auth(void **state)
+{
+    server *s = *state;
+    ds_redis *r;
+
+    skip_without_redis();
+    r = redis_with_auth(s, NULL, "wrong-pw");
+    get_fails_on_auth(r);
+    ds_redis_free(r);
+}
+
+static void a_missing_password_fails_with_redis_auth(void **state)
+{
+    server *s = *state;
+    ds_redis *r;
+
+    skip_without_redis();
+    r = ds_redis_new("127.0.0.1", s->port, 1000);
+    get_fails_on_auth(r);
+    ds_redis_free(r);
+}
+
+/* An ACL user that does not exist is refused like a wrong password. */
+static void an_unknown_acl_user_fails_with_redis_auth(void **state)
+{
+    server *s = *state;
+    ds_redis *r;
+
+    skip_without_redis();
+    r = redis_with_auth(s, "nobody", PASSWORD);
+    get_fails_on_auth(r);
+    ds_redis_free(r);
+}
+
+/* The default user named explicitly: AUTH default <password>. */
+static void the_default_acl_user_with_the_password_succeeds(void **state)
+{
+    server *s = *state;
+    ds_redis *r;
+
+    skip_without_redis();
+    r = redis_with_auth(s, "default", PASSWORD);
+    set_ok(r, "docsync:test:k", "v");
+    ds_redis_free(r);
+}
+
+/* The new connection after a restart must authenticate again, or every
+ * later command would get NOAUTH. */
+static void after_a_restart_the_handle_authenticates_again(void **state)
+{
+    server *s = *state;
+    redisReply *reply;
+    ds_redis *r;
+    ds_err err;
+
+    skip_without_redis();
+    r = redis_with_auth(s, NULL, PASSWORD);
+    set_ok(r, "docsync:test:k", "before");
+
+    server_kill(s);
+    server_start(s, 0);
+
+    set_ok(r, "docsync:test:k", "after");
+    ds_err_clear(&err);
+    reply = ds_redis_cmd(r, &err, "GET docsync:test:k");
+    assert_non_null(reply);
+    assert_int_equal(reply->type, REDIS_REPLY_STRING);
+    assert_string_equal(reply->str, "after");
+    freeReplyObject(reply);
+    ds_redis_free(r);
+}
+
+/* REDIS_PORT, REDIS_PASSWORD_FILE and REDIS_USERNAME as a deployment sets
+ * them; password_file NULL leaves the password out. */
+static void set_redis_env(const server *s, const char *password_file,
+                          const char *user)
+{
+    char port[16];
+
+    snprintf(port, sizeof(port), "%d", s->port);
+    setenv("REDIS_HOST", "127.0.0.1", 1);
+    setenv("REDIS_PORT", port, 1);
+    unsetenv("REDIS_PASSWORD");
+    unsetenv("REDIS_PASSWORD_FILE");
+    unsetenv("REDIS_USERNAME");
+    if (password_file != NULL)
+        setenv("REDIS_PASSWORD_FILE", password_file, 1);
+    if (user != NULL)
+        setenv("REDIS_USERNAME", user, 1);
+}
+
+/* Writes text to a new temporary file; returns its path (caller frees). */
+static char *password_file_with(const char *text)
+{
+    char *path = strdup("/tmp/ds_redis_pw.XXXXXX");
+    int fd;
+
+    assert_non_null(path);
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+/* Every stage and docsyncctl get their handle from ds_runtime_redis. */
+static void the_runtime_handle_reads_redis_password_file(void **state)
+{
+    server *s = *state;
+    char *path;
+    ds_redis *r;
+    ds_err err;
+
+    skip_without_redis();
+    path = password_file_with(PASSWORD "\n");
+    set_redis_env(s, path, "default");
+    ds_err_clear(&err);
+    r = ds_runtime_redis(&err);
+    assert_non_null(r);
+    assert_string_equal(err.reason, "");
+    set_ok(r, "docsync:test:k", "v");
+
+    server_kill(s);
+    server_start(s, 0);
+    set_ok(r, "docsync:test:k", "again");
+    ds_redis_free(r);
+    unlink(path);
+    free(path);
+}
+
+/* A wrong password stops a program at start, not at its first document. */
+static void the_runtime_refuses_a_wrong_password_at_start(void **state)
+{
+    server *s = *state;
+    ds_redis *r;
+    ds_err err;
+
+    skip_without_redis();
+    set_redis_env(s, NULL, NULL);
+    setenv("REDIS_PASSWORD", "wrong-pw", 1);
+    ds_err_clear(&err);
+    r = ds_runtime_redis(&err);
+    print_message("at start: %s (%s)\n", err.msg, err.reason);
+    assert_null(r);
+    assert_string_equal(err.reason, "redis_auth");
+    assert_null(strstr(err.msg, "wrong-pw"));
+
+    set_redis_env(s, NULL, NULL);
+    ds_err_clear(&err);
+    assert_null(ds_runtime_redis(&err));
+    assert_string_equal(err.reason, "redis_auth");
+    unsetenv("REDIS_PASSWORD");
 }
 
 /* A fake Redis that answers every command with one scripted reply per
@@ -459,6 +676,30 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             with_redis_down_for_good_the_command_fails_in_bound,
             setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(
+            with_the_right_password_commands_succeed,
+            setup_server_with_password, teardown_server),
+        cmocka_unit_test_setup_teardown(
+            a_wrong_password_fails_with_redis_auth,
+            setup_server_with_password, teardown_server),
+        cmocka_unit_test_setup_teardown(
+            a_missing_password_fails_with_redis_auth,
+            setup_server_with_password, teardown_server),
+        cmocka_unit_test_setup_teardown(
+            an_unknown_acl_user_fails_with_redis_auth,
+            setup_server_with_password, teardown_server),
+        cmocka_unit_test_setup_teardown(
+            the_default_acl_user_with_the_password_succeeds,
+            setup_server_with_password, teardown_server),
+        cmocka_unit_test_setup_teardown(
+            after_a_restart_the_handle_authenticates_again,
+            setup_server_with_password, teardown_server),
+        cmocka_unit_test_setup_teardown(
+            the_runtime_handle_reads_redis_password_file,
+            setup_server_with_password, teardown_server),
+        cmocka_unit_test_setup_teardown(
+            the_runtime_refuses_a_wrong_password_at_start,
+            setup_server_with_password, teardown_server),
         cmocka_unit_test(a_loading_server_is_waited_for_not_answered),
         cmocka_unit_test(a_server_loading_for_good_is_unavailable),
         cmocka_unit_test(a_server_that_never_answers_times_out_and_reconnects),
