@@ -4,8 +4,9 @@
  * Consumes docsync.events. For each document it reads the CRM's metadata,
  * streams the content into the content-addressed blob store while hashing
  * it, and publishes to docsync.fetched a reference to the blob with its
- * size, sha256 and md5 and the source metadata. A document the CRM no longer
- * has is a permanent failure (source_not_found).
+ * size, sha256 and md5 and the source metadata. The CRM's accountId and
+ * fileName win over the event's: a thin event carries neither. A document
+ * the CRM no longer has is a permanent failure (source_not_found).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -100,6 +101,31 @@ out:
     return rc;
 }
 
+/* Takes the CRM's accountId into out. An event fanned out of a thin one
+ * has none; one that names another account than the CRM is overruled,
+ * with a warning, as the CRM is where the document lives. */
+static void take_account(json_t *out, json_t *meta)
+{
+    const char *crm = json_string_value(json_object_get(meta, "accountId"));
+    const char *had = json_string_value(json_object_get(out, "accountId"));
+    ds_log_event ev = {0};
+    char text[320];
+
+    if (crm == NULL)
+        return;
+    if (had != NULL && strcmp(had, crm) != 0) {
+        snprintf(text, sizeof(text), "the event names account %.128s, the "
+                 "CRM %.128s: the CRM's is used", had, crm);
+        ev.document_id = json_string_value(json_object_get(out,
+                                                           "documentId"));
+        ev.status = "SUCCESS";
+        ev.attempt = -1;
+        ev.message = text;
+        ds_log_event_write(DS_LOG_WARN, &ev);
+    }
+    json_object_set_new(out, "accountId", json_string(crm));
+}
+
 static json_t *fetched_message(const ds_msg *in, json_t *meta,
                                const char *sha256, const char *md5,
                                uint64_t size)
@@ -116,6 +142,7 @@ static json_t *fetched_message(const ds_msg *in, json_t *meta,
         if (json_is_string(v))
             json_object_set(out, keys[i], v);
     }
+    take_account(out, meta);
     json_object_set_new(out, "blob", json_string(sha256));
     json_object_set_new(out, "sha256", json_string(sha256));
     json_object_set_new(out, "md5", json_string(md5));

@@ -4,9 +4,11 @@
  * Serves POST /webhooks/crm. Checks the HMAC-SHA256 signature over the raw
  * body bytes exactly as received, parses and validates the event, drops
  * duplicates of an event it already accepted, and produces
- * DOCUMENT_CREATED events to docsync.events. It answers 202 only after
- * the broker confirmed the event, 503 when it could not, so the sender
- * retries instead of losing it; it never waits on per-document work.
+ * DOCUMENT_CREATED events to docsync.events. A thin DOCUMENTS_CREATED
+ * event (document ids only) fans out into one such event per document.
+ * It answers 202 only after the broker confirmed every event, 503 when it
+ * could not, so the sender retries instead of losing one; it never waits
+ * on per-document work.
  * Also GET /healthz and GET /metrics.
  */
 #include <jansson.h>
@@ -30,6 +32,8 @@
 #include "ds_time.h"
 
 #define DEDUPE_KEEP_MS (7L * 24 * 3600 * 1000)
+#define THIN_TYPE "DOCUMENTS_CREATED"
+#define THIN_MAX_DOCS 100
 
 #define WEBHOOKS "docsync_ingest_webhooks_total"
 #define WEBHOOKS_HELP "Webhooks answered, by result: accepted, duplicate, " \
@@ -62,6 +66,8 @@ typedef struct verdict {
     const char *reason;      /* error token, or NULL */
     char detail[160];
     char document_id[132];
+    const char *field;       /* the field a 400 is about, or NULL */
+    json_t *documents;       /* a thin event's results per document, owned */
 } verdict;
 
 static const ds_program PROGRAM = {
@@ -91,6 +97,14 @@ static void reject(verdict *v, unsigned status, const char *reason,
     v->result = "rejected";
     v->reason = reason;
     snprintf(v->detail, sizeof(v->detail), "%s", detail);
+}
+
+/* A 400 about one field of the event, named in the answer. */
+static void reject_field(verdict *v, const char *reason, const char *name,
+                         const char *detail)
+{
+    reject(v, 400, reason, detail);
+    v->field = name;
 }
 
 /* Checks the signature header against the HMAC of the raw body. The header
@@ -127,23 +141,30 @@ static const char *field(json_t *event, const char *name, verdict *v)
 
         snprintf(detail, sizeof(detail), "field %s is missing or not a "
                  "non-empty string", name);
-        reject(v, 400, "missing_field", detail);
+        reject_field(v, "missing_field", name, detail);
     }
     return s;
 }
 
-/* The identity of an event for dedupe: the sender's event id when it has
- * one, else (eventType, documentId, timestamp). Never documentId alone:
- * a real later update of the same document must get through. */
+/* The identity of an event for dedupe: for one document of a thin event,
+ * the thin event's id and the documentId; else the sender's event id when
+ * it has one, else (eventType, documentId, timestamp). Never documentId
+ * alone: a real later update of the same document must get through. */
 static int dedupe_key(json_t *event, char out[DS_SHA256_HEX_LEN + 1])
 {
     const char *id = json_string_value(json_object_get(event, "eventId"));
+    const char *thin = json_string_value(json_object_get(event,
+                                                         "fannedOutFrom"));
     char md5[DS_MD5_HEX_LEN + 1], *text = NULL;
     ds_digest *d = ds_digest_new();
     uint64_t n;
     int rc = -1;
 
-    if (id != NULL && id[0] != '\0')
+    if (thin != NULL)
+        rc = asprintf(&text, "thin\n%s\n%s", thin,
+                      json_string_value(json_object_get(event,
+                                                        "documentId")));
+    else if (id != NULL && id[0] != '\0')
         rc = asprintf(&text, "id\n%s", id);
     else
         rc = asprintf(&text, "t\n%s\n%s\n%s",
@@ -170,7 +191,8 @@ static int dedupe_key(json_t *event, char out[DS_SHA256_HEX_LEN + 1])
 static json_t *event_message(json_t *event, const char *trace_id)
 {
     const char *copied[] = {"eventId", "eventType", "documentId",
-                            "accountId", "fileName", "timestamp"};
+                            "accountId", "fileName", "timestamp",
+                            "fannedOutFrom"};
     json_t *out = json_object();
     char now[32];
     size_t i;
@@ -305,6 +327,171 @@ static void publish(ingest *in, json_t *event, const char *doc_id,
     v->result = "accepted";
 }
 
+/* Writes the log line of one answer: the whole webhook's, or one
+ * document's of a thin event. */
+static void log_verdict(const verdict *v, long long started_ms)
+{
+    ds_log_event ev = {0};
+
+    ev.document_id = v->document_id[0] ? v->document_id : NULL;
+    ev.status = strcmp(v->result, "duplicate") == 0 ? "DUPLICATE" :
+                v->status < 300 ? "SUCCESS" : "FAILED";
+    ev.duration_ms = (long)(mono_ms() - started_ms);
+    ev.attempt = -1;
+    ev.error = v->reason;
+    ev.message = v->reason != NULL ? v->detail : v->result;
+    ds_log_event_write(v->status < 300 ? DS_LOG_INFO : DS_LOG_WARN, &ev);
+}
+
+/* The index of the first element of ids before i that equals ids[i], or
+ * -1. There are at most THIN_MAX_DOCS: comparing each pair costs nothing. */
+static long earlier_copy(json_t *ids, size_t i)
+{
+    const char *id = json_string_value(json_array_get(ids, i));
+    size_t j;
+
+    for (j = 0; j < i; j++)
+        if (strcmp(id, json_string_value(json_array_get(ids, j))) == 0)
+            return (long)j;
+    return -1;
+}
+
+/* The documentIds of a thin event when they are 1 to THIN_MAX_DOCS valid
+ * document ids without repeats; otherwise answers 400 naming the field
+ * and returns NULL. The array is borrowed from event. */
+static json_t *thin_ids(json_t *event, verdict *v)
+{
+    json_t *ids = json_object_get(event, "documentIds");
+    size_t i, n = json_array_size(ids);
+    char detail[160];
+    long j;
+
+    if (ids == NULL) {
+        reject_field(v, "missing_field", "documentIds",
+                     "field documentIds is missing");
+        return NULL;
+    }
+    if (!json_is_array(ids) || n == 0 || n > THIN_MAX_DOCS) {
+        reject_field(v, "invalid_field", "documentIds", "documentIds must "
+                     "be an array of 1 to 100 document ids");
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        if (!ds_doc_id_valid(json_string_value(json_array_get(ids, i)))) {
+            snprintf(detail, sizeof(detail), "documentIds[%zu] must be "
+                     "1-128 letters, digits or ._:- and not start with a "
+                     "dot", i);
+            reject_field(v, "invalid_field", "documentIds", detail);
+            return NULL;
+        }
+        if ((j = earlier_copy(ids, i)) >= 0) {
+            snprintf(detail, sizeof(detail), "documentIds[%zu] repeats "
+                     "documentIds[%ld]", i, j);
+            reject_field(v, "invalid_field", "documentIds", detail);
+            return NULL;
+        }
+    }
+    return ids;
+}
+
+/* The DOCUMENT_CREATED event of one document of a thin event: its own
+ * eventId "<thin eventId>:<documentId>", the thin event's timestamp, and
+ * fannedOutFrom, the thin eventId. No accountId: the fetcher takes it from
+ * the CRM. Returns a new object, or NULL when out of memory. */
+static json_t *thin_part(json_t *thin, const char *doc_id)
+{
+    const char *thin_id = json_string_value(json_object_get(thin,
+                                                            "eventId"));
+    char *part_id = NULL;
+    json_t *part;
+
+    if (asprintf(&part_id, "%s:%s", thin_id, doc_id) < 0)
+        return NULL;
+    part = json_pack("{s:s, s:s, s:s, s:O, s:s}", "eventId", part_id,
+                     "eventType", "DOCUMENT_CREATED", "documentId", doc_id,
+                     "timestamp", json_object_get(thin, "timestamp"),
+                     "fannedOutFrom", thin_id);
+    free(part_id);
+    return part;
+}
+
+/* Publishes one document of a thin event as publish() does, logs its
+ * outcome and returns its entry for the answer's "documents" list. */
+static json_t *publish_part(ingest *in, json_t *thin, const char *doc_id,
+                            verdict *pv)
+{
+    long long started = mono_ms();
+    json_t *part = thin_part(thin, doc_id);
+
+    snprintf(pv->document_id, sizeof(pv->document_id), "%s", doc_id);
+    if (part == NULL)
+        reject(pv, 503, "out_of_memory", "try again");
+    else
+        publish(in, part, doc_id, pv);
+    json_decref(part);
+    log_verdict(pv, started);
+    return json_pack("{s:s, s:s, s:s?}", "documentId", doc_id, "status",
+                     pv->status < 300 ? pv->result : "failed", "error",
+                     pv->reason);
+}
+
+/* Fans a validated thin event out into one DOCUMENT_CREATED record per
+ * document, each under its own dedupe key, and lists each document's
+ * result in v->documents. Stops at the first document that cannot be
+ * published: the rest would wait as long on the same broker, so they are
+ * "skipped" and the answer is that document's 503. The records already
+ * produced stay; the sender's retry finds them duplicates. Otherwise the
+ * answer is 202, or 200 "duplicate" when every document was. */
+static void fan_out(ingest *in, json_t *thin, json_t *ids, verdict *v)
+{
+    size_t i, n = json_array_size(ids), fresh = 0;
+    verdict failed = {0, NULL, NULL, "", "", NULL, NULL};
+
+    v->documents = json_array();
+    if (v->documents == NULL)
+        return reject(v, 503, "out_of_memory", "try again");
+    for (i = 0; i < n; i++) {
+        const char *doc_id = json_string_value(json_array_get(ids, i));
+        verdict pv = {0, "rejected", NULL, "", "", NULL, NULL};
+
+        if (failed.status != 0) {
+            json_array_append_new(v->documents, json_pack(
+                "{s:s, s:s}", "documentId", doc_id, "status", "skipped"));
+            continue;
+        }
+        json_array_append_new(v->documents,
+                              publish_part(in, thin, doc_id, &pv));
+        if (pv.status >= 300)
+            failed = pv;
+        else if (strcmp(pv.result, "accepted") == 0)
+            fresh++;
+    }
+    if (failed.status != 0) {
+        reject(v, failed.status, failed.reason, failed.detail);
+        return;
+    }
+    v->status = fresh > 0 ? 202 : 200;
+    v->result = fresh > 0 ? "accepted" : "duplicate";
+}
+
+/* Validates a thin event (eventId, timestamp, documentIds; resourceUri is
+ * informational, a string when present) and fans it out. */
+static void judge_thin(ingest *in, json_t *event, verdict *v)
+{
+    json_t *uri = json_object_get(event, "resourceUri");
+    json_t *ids;
+
+    if (field(event, "eventId", v) == NULL ||
+        field(event, "timestamp", v) == NULL)
+        return;
+    if (uri != NULL && !json_is_string(uri))
+        return reject_field(v, "invalid_field", "resourceUri",
+                            "resourceUri must be a string");
+    ids = thin_ids(event, v);
+    if (ids != NULL)
+        fan_out(in, event, ids, v);
+}
+
 /* Validates a webhook whose body is complete and decides its answer. */
 static void judge(ingest *in, struct MHD_Connection *conn, request *req,
                   verdict *v)
@@ -328,7 +515,9 @@ static void judge(ingest *in, struct MHD_Connection *conn, request *req,
                       "the body is not a JSON object");
     }
     type = field(event, "eventType", v);
-    if (type != NULL && strcmp(type, "DOCUMENT_CREATED") != 0) {
+    if (type != NULL && strcmp(type, THIN_TYPE) == 0) {
+        judge_thin(in, event, v);
+    } else if (type != NULL && strcmp(type, "DOCUMENT_CREATED") != 0) {
         v->status = 200;
         v->result = "ignored";
     } else if (type != NULL && (doc_id = field(event, "documentId", v)) &&
@@ -391,10 +580,24 @@ static void count_init(void)
 }
 
 /* Counts one answered webhook; a refusal is "unavailable" when it was a
- * 503 the sender should retry, "rejected" otherwise. */
+ * 503 the sender should retry, "rejected" otherwise. A thin event that got
+ * as far as its documents counts each accepted or duplicate document, and
+ * a refusal once. */
 static void count(const verdict *v)
 {
-    if (strcmp(v->result, "accepted") == 0 ||
+    size_t i;
+    json_t *d;
+
+    if (v->documents != NULL) {
+        json_array_foreach(v->documents, i, d) {
+            const char *s = json_string_value(json_object_get(d, "status"));
+
+            if (strcmp(s, "accepted") == 0 || strcmp(s, "duplicate") == 0)
+                count_result(s, 1);
+        }
+        if (v->status >= 300)
+            count_result(v->status == 503 ? "unavailable" : "rejected", 1);
+    } else if (strcmp(v->result, "accepted") == 0 ||
         strcmp(v->result, "duplicate") == 0 ||
         strcmp(v->result, "ignored") == 0)
         count_result(v->result, 1);
@@ -405,20 +608,12 @@ static void count(const verdict *v)
 static enum MHD_Result answer_webhook(ingest *in, struct MHD_Connection *conn,
                                       request *req)
 {
-    verdict v = {0, "rejected", NULL, "", ""};
-    ds_log_event ev = {0};
+    verdict v = {0, "rejected", NULL, "", "", NULL, NULL};
     json_t *body;
 
     judge(in, conn, req, &v);
     count(&v);
-    ev.document_id = v.document_id[0] ? v.document_id : NULL;
-    ev.status = strcmp(v.result, "duplicate") == 0 ? "DUPLICATE" :
-                v.status < 300 ? "SUCCESS" : "FAILED";
-    ev.duration_ms = (long)(mono_ms() - req->started_ms);
-    ev.attempt = -1;
-    ev.error = v.reason;
-    ev.message = v.reason != NULL ? v.detail : v.result;
-    ds_log_event_write(v.status < 300 ? DS_LOG_INFO : DS_LOG_WARN, &ev);
+    log_verdict(&v, req->started_ms);
 
     if (v.reason != NULL)
         body = json_pack("{s:s, s:s}", "error", v.reason, "detail",
@@ -427,6 +622,11 @@ static enum MHD_Result answer_webhook(ingest *in, struct MHD_Connection *conn,
         body = json_pack("{s:s}", "status", v.result);
     if (body != NULL && v.document_id[0] != '\0')
         json_object_set_new(body, "documentId", json_string(v.document_id));
+    if (body != NULL && v.field != NULL)
+        json_object_set_new(body, "field", json_string(v.field));
+    if (body != NULL && v.documents != NULL)
+        json_object_set(body, "documents", v.documents);
+    json_decref(v.documents);
     return respond(conn, v.status, body);
 }
 

@@ -210,6 +210,56 @@ out:
     json_decref(body);
 }
 
+void sb_admin_crm_thin(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
+{
+    sb_webhook_target t = {ctx->opt->webhook_url, ctx->opt->webhook_secret,
+                           ctx->opt->signature_header};
+    json_t *body = sb_call_json_body(call, out), *ids, *answer = NULL;
+    const char *given_id = NULL, *given_ts = NULL;
+    char event_id[SB_ID_MAX + 1], now[21];
+    char *event = NULL;
+    int status;
+
+    if (body == NULL ||
+        sb_field_string(body, "eventId", &given_id, out) != 0 ||
+        sb_field_string(body, "timestamp", &given_ts, out) != 0)
+        goto out;
+    ids = json_object_get(body, "documentIds");
+    if (ids == NULL) {
+        sb_reply_bad_field(out, "missing_field", "documentIds");
+        goto out;
+    }
+    if (t.url == NULL) {
+        sb_reply_error(out, 409, "conflict", "no_webhook_url");
+        goto out;
+    }
+    if (given_id != NULL)
+        snprintf(event_id, sizeof(event_id), "%s", given_id);
+    else
+        sb_state_next_event_id(ctx->state, event_id);
+    sb_log_now_iso(now);
+    event = sb_webhook_thin_event(event_id, ids,
+                                  given_ts != NULL ? given_ts : now);
+    if (event == NULL) {
+        sb_reply_error(out, 500, "internal", "oom");
+        goto out;
+    }
+    status = sb_webhook_post_answer(&t, event, strlen(event), &answer);
+    sb_log_msg(status >= 200 && status < 300 ? "info" : "warn",
+               "thin webhook sent", json_pack("{s:s,s:O,s:i}", "eventId",
+                                              event_id, "documentIds", ids,
+                                              "status", status));
+    sb_reply_json(out, 200, json_pack("{s:s,s:s,s:i,s:o?}", "eventId",
+                                      event_id, "timestamp",
+                                      given_ts != NULL ? given_ts : now,
+                                      "webhookStatus", status, "answer",
+                                      answer));
+
+out:
+    free(event);
+    json_decref(body);
+}
+
 void sb_admin_crm_delete(const sb_ctx *ctx, const sb_call *call,
                          sb_reply *out)
 {

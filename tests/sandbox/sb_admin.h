@@ -19,6 +19,14 @@ void sb_admin_health(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
  * body or an unreadable path, 409 for a documentId already taken. */
 void sb_admin_crm_add(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
+/* POST /admin/crm/webhooks/thin: sends one signed thin DOCUMENTS_CREATED
+ * event for "documentIds" (passed on as given, checked by ingest only),
+ * with a new eventId unless "eventId" is given and the current time unless
+ * "timestamp" is, and answers 200 {"eventId","timestamp","webhookStatus",
+ * "answer"}: ingest's status (0 when none came) and its JSON answer. 400
+ * for a bad body, 409 when no webhook URL is set. */
+void sb_admin_crm_thin(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
+
 /* DELETE /admin/crm/documents/{id}: 204, or 404 when unknown. */
 void sb_admin_crm_delete(const sb_ctx *ctx, const sb_call *call,
                          sb_reply *out);

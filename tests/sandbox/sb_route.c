@@ -24,6 +24,8 @@ static const sb_route routes[] = {
      sb_tx_get, 0},
     {"POST", "/admin/crm/documents", SB_KEY_NONE, SB_FAULT_NONE,
      SB_BODY_MEMORY, sb_admin_crm_add, 0},
+    {"POST", "/admin/crm/webhooks/thin", SB_KEY_NONE, SB_FAULT_NONE,
+     SB_BODY_MEMORY, sb_admin_crm_thin, 0},
     {"DELETE", "/admin/crm/documents/*", SB_KEY_NONE, SB_FAULT_NONE,
      SB_BODY_NONE, sb_admin_crm_delete, 0},
     {"GET", "/admin/tx/documents", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_NONE,

@@ -33,11 +33,71 @@ char *sb_webhook_event(const char *event_id, const char *document_id,
     return text;
 }
 
-/* Ingest's answer is not needed, only its status. */
-static size_t discard(char *ptr, size_t size, size_t n, void *user)
+/* The resourceUri of a thin event: /api/v1/documents?ids=a,b,c, or NULL
+ * when an id is not a string or out of memory. The caller frees it. */
+static char *thin_uri(json_t *ids)
 {
-    (void)ptr;
-    (void)user;
+    size_t i, cap = 32;
+    json_t *id;
+    char *uri;
+
+    json_array_foreach(ids, i, id) {
+        if (!json_is_string(id))
+            return NULL;
+        cap += json_string_length(id) + 1;
+    }
+    uri = malloc(cap);
+    if (uri == NULL)
+        return NULL;
+    strcpy(uri, "/api/v1/documents?ids=");
+    json_array_foreach(ids, i, id) {
+        if (i > 0)
+            strcat(uri, ",");
+        strcat(uri, json_string_value(id));
+    }
+    return uri;
+}
+
+char *sb_webhook_thin_event(const char *event_id, json_t *document_ids,
+                            const char *timestamp)
+{
+    char *uri = json_is_array(document_ids) ? thin_uri(document_ids) : NULL;
+    json_t *ev;
+    char *text;
+
+    ev = json_pack("{s:s,s:s,s:O,s:s?,s:s}", "eventId", event_id,
+                   "eventType", "DOCUMENTS_CREATED", "documentIds",
+                   document_ids, "resourceUri", uri, "timestamp", timestamp);
+    free(uri);
+    if (ev == NULL)
+        return NULL;
+    text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    return text;
+}
+
+/* Ingest's answer, kept up to MAX_ANSWER bytes when user is a buffer. */
+#define MAX_ANSWER 65536
+
+typedef struct answer_buf {
+    char *data;
+    size_t len;
+} answer_buf;
+
+static size_t keep(char *ptr, size_t size, size_t n, void *user)
+{
+    answer_buf *b = user;
+    char *grown;
+
+    if (b == NULL || b->len + size * n > MAX_ANSWER)
+        return size * n;
+    grown = realloc(b->data, b->len + size * n + 1);
+    if (grown == NULL)
+        return size * n;
+    b->data = grown;
+    memcpy(b->data + b->len, ptr, size * n);
+    b->len += size * n;
+    b->data[b->len] = '\0';
     return size * n;
 }
 
@@ -84,8 +144,9 @@ static struct curl_slist *make_headers(const sb_webhook_target *t,
     return list;
 }
 
-int sb_webhook_post(const sb_webhook_target *t, const char *body,
-                    size_t len, const char *signature)
+/* POSTs once; keeps the answer in b unless b is NULL. */
+static int post(const sb_webhook_target *t, const char *body, size_t len,
+                const char *signature, answer_buf *b)
 {
     struct curl_slist *headers = make_headers(t, body, len, signature);
     CURL *curl = curl_easy_init();
@@ -98,7 +159,8 @@ int sb_webhook_post(const sb_webhook_target *t, const char *body,
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, b);
     /* Threads: no SIGALRM-based DNS timeouts. */
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
@@ -110,4 +172,21 @@ out:
     curl_easy_cleanup(curl);
     curl_slist_free_all(headers);
     return (int)status;
+}
+
+int sb_webhook_post(const sb_webhook_target *t, const char *body,
+                    size_t len, const char *signature)
+{
+    return post(t, body, len, signature, NULL);
+}
+
+int sb_webhook_post_answer(const sb_webhook_target *t, const char *body,
+                           size_t len, json_t **answer)
+{
+    answer_buf b = {NULL, 0};
+    int status = post(t, body, len, NULL, &b);
+
+    *answer = b.data != NULL ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+    free(b.data);
+    return status;
 }

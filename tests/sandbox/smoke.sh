@@ -79,6 +79,16 @@ test_crm() {
                            -H "X-API-Key: $CRM_KEY" | cut -d' ' -f1)"
     check "wrong method" 405 "$(req PUT /healthz | cut -d' ' -f1)"
     check "unknown route" 404 "$(req GET /nowhere | cut -d' ' -f1)"
+    r=$(req POST /admin/crm/webhooks/thin -d '{"documentIds":["d1","d2"]}')
+    check "thin webhook status" 202 \
+        "$(echo "${r#* }" | json_field '["webhookStatus"]')"
+    check "thin webhook signed" True \
+        "$(tail -n 1 "$WORK/hooks.jsonl" | json_field '["ok"]')"
+    check "thin webhook body" "DOCUMENTS_CREATED ['d1', 'd2']" \
+        "$(tail -n 1 "$WORK/hooks.jsonl" | python3 -c '
+import json, sys
+b = json.loads(json.load(sys.stdin)["body"])
+print(b["eventType"], b["documentIds"])')"
 }
 
 test_upload() {

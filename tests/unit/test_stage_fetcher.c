@@ -4,7 +4,9 @@
  * the blob store, a deleted one is not retried (C05), an error page is
  * never stored as the document (C20a), a CRM that never answers costs at
  * most the configured bound (C20b), and an id that is not plain never
- * reaches a URL. Input events are data cases in tests/unit/data/stage/.
+ * reaches a URL. The accountId and fileName passed on are the CRM's, for an
+ * event fanned out of a thin one that has none and for one that names
+ * another account. Input events are data cases in tests/unit/data/stage/.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -222,6 +224,36 @@ static void a_document_id_that_is_a_path_fails_as_bad_message(void **state)
     assert_blob_store_empty(&s->f);
 }
 
+/* The accountId and fileName the fetcher passes on for the event in the
+ * data case file name, of a CRM document of acc_1. */
+static void assert_crm_account_passed_on(suite *s, const char *name)
+{
+    json_t *out = NULL;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    fx_crm_add(&s->f, "doc_1", "acc_1", SAMPLE, "Offer");
+
+    rc = fetch(s, name, &out, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    FX_ASSERT_JSON_STR(out, "accountId", "acc_1");
+    FX_ASSERT_JSON_STR(out, "fileName", "minimal-document.pdf");
+    json_decref(out);
+}
+
+static void an_event_without_account_takes_the_crm_account(void **state)
+{
+    assert_crm_account_passed_on(*state, "events_doc_1_thin.json");
+}
+
+static void an_event_naming_another_account_gets_the_crm_account(
+    void **state)
+{
+    assert_crm_account_passed_on(*state, "events_doc_1_other_account.json");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +273,11 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             a_document_id_that_is_a_path_fails_as_bad_message, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            an_event_without_account_takes_the_crm_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            an_event_naming_another_account_gets_the_crm_account, setup,
             teardown),
     };
 

@@ -4,7 +4,9 @@
  * received body into the answer the sender gets: 401 for a bad signature,
  * 400 for bytes that are not UTF-8 JSON (C04) or a missing field, 200 for
  * an event type docsync does not handle, 413 past the size limit, and 503
- * when no broker confirms the event (C15). The bodies are data cases in
+ * when no broker confirms the event (C15). A thin DOCUMENTS_CREATED event
+ * gets 400 naming documentIds when its ids are bad, and otherwise fans out
+ * into one record per document. The bodies are data cases in
  * tests/unit/data/webhook/.
  *
  * judge() reads the signature header from its libmicrohttpd connection.
@@ -12,6 +14,8 @@
  * below routes MHD_lookup_connection_value to fake_lookup, which answers
  * from the fake. Everything after the header lookup is the real code,
  * including the real Kafka producer, pointed at a port nobody listens on.
+ * A test that needs records confirmed turns on the capture below, which
+ * stands in for ds_produce_sync and keeps the records instead.
  * Each answer is counted on the metrics registry under its result, as
  * GET /metrics shows it.
  */
@@ -27,6 +31,7 @@
 #include <openssl/hmac.h>
 #include <strings.h>
 
+#include "ds_kafka.h"
 #include "fixture.h"
 
 /* The one header a fake connection carries. */
@@ -47,12 +52,57 @@ static const char *fake_lookup(struct MHD_Connection *conn,
     return c->value;
 }
 
+#define MAX_CAPTURED 8
+
+/* While on, records "produced" are kept here and confirmed at once, except
+ * the fail_at-th call (1-based), which fails as an unconfirmed delivery. */
+static struct {
+    int on;
+    int calls;
+    int fail_at;
+    int n;
+    char key[MAX_CAPTURED][132];
+    json_t *value[MAX_CAPTURED];
+} capture;
+
+/* Stands in for ds_produce_sync: the real one unless capture is on. */
+static int capture_produce(ds_producer *p, const char *topic,
+                           const void *key, size_t key_len,
+                           const void *value, size_t value_len,
+                           const ds_header *headers, size_t nheaders,
+                           ds_err *err)
+{
+    if (!capture.on)
+        return ds_produce_sync(p, topic, key, key_len, value, value_len,
+                               headers, nheaders, err);
+    if (++capture.calls == capture.fail_at || capture.n == MAX_CAPTURED)
+        return ds_err_set(err, "kafka_delivery", "refused by the test");
+    snprintf(capture.key[capture.n], sizeof(capture.key[0]), "%.*s",
+             (int)key_len, (const char *)key);
+    capture.value[capture.n++] = json_loadb(value, value_len, 0, NULL);
+    return 0;
+}
+
+/* Forgets what was captured and turns the capture on or off. */
+static void capture_reset(int on, int fail_at)
+{
+    int i;
+
+    for (i = 0; i < capture.n; i++)
+        json_decref(capture.value[i]);
+    memset(&capture, 0, sizeof(capture));
+    capture.on = on;
+    capture.fail_at = fail_at;
+}
+
 /* The stage's own file, so that its static functions are in reach. */
+#define ds_produce_sync capture_produce
 #define MHD_lookup_connection_value fake_lookup
 #define main ingest_main_unused
 #include "../../ingest/ingest.c"
 #undef main
 #undef MHD_lookup_connection_value
+#undef ds_produce_sync
 
 #define DATA "tests/unit/data/webhook/"
 #define SECRET "test_secret"
@@ -448,7 +498,8 @@ static void every_answer_is_counted_under_its_result(void **state)
     for (i = 0; i < sizeof(counted) / sizeof(counted[0]); i++)
         assert_int_equal(webhooks_counted(counted[i].result), 0);
     for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
-        verdict v = {answers[i].status, answers[i].result, NULL, "", ""};
+        verdict v = {answers[i].status, answers[i].result, NULL, "", "",
+                     NULL, NULL};
 
         count(&v);
     }
@@ -458,6 +509,192 @@ static void every_answer_is_counted_under_its_result(void **state)
                          counted[i].want);
     }
     ds_metrics_reset();
+}
+
+/* One bad thin event and the answer it must get. */
+typedef struct thin_case {
+    const char *file;
+    const char *reason;
+    const char *field;
+    const char *in_detail;
+} thin_case;
+
+/* Judges a bad thin event: 400 with reason, naming field, nothing
+ * produced, nothing left in Redis. */
+static void assert_thin_refused(suite *s, const thin_case *c, verdict *v)
+{
+    print_message("case %s\n", c->file);
+    assert_int_equal(v->status, 400);
+    assert_string_equal(v->reason ? v->reason : "(none)", c->reason);
+    assert_string_equal(v->field ? v->field : "(none)", c->field);
+    if (c->in_detail != NULL && strstr(v->detail, c->in_detail) == NULL)
+        fail_msg("detail \"%s\" lacks \"%s\"", v->detail, c->in_detail);
+    assert_null(v->documents);
+    assert_int_equal(capture.calls, 0);
+    assert_int_equal(fx_redis_int(&s->f, "DBSIZE"), 0);
+}
+
+static void a_thin_event_with_bad_document_ids_gets_400_naming_the_field(
+    void **state)
+{
+    static const thin_case cases[] = {
+        {"thin_no_ids.json", "missing_field", "documentIds", NULL},
+        {"thin_empty_ids.json", "invalid_field", "documentIds", "1 to 100"},
+        {"thin_ids_not_array.json", "invalid_field", "documentIds", NULL},
+        {"thin_bad_id.json", "invalid_field", "documentIds",
+         "documentIds[1]"},
+        {"thin_repeated_id.json", "invalid_field", "documentIds",
+         "documentIds[2] repeats documentIds[0]"},
+        {"thin_no_event_id.json", "missing_field", "eventId", NULL},
+        {"thin_no_timestamp.json", "missing_field", "timestamp", NULL},
+    };
+    suite *s = *state;
+    verdict v;
+    size_t i;
+
+    capture_reset(1, 0);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        judge_case(s, cases[i].file, &v);
+        assert_thin_refused(s, &cases[i], &v);
+    }
+    capture_reset(0, 0);
+}
+
+static void a_thin_event_with_101_document_ids_gets_400(void **state)
+{
+    static const thin_case too_many = {"(101 ids)", "invalid_field",
+                                       "documentIds", "1 to 100"};
+    char body[MAX_BODY], sig[DS_SHA256_HEX_LEN + 1];
+    suite *s = *state;
+    size_t len;
+    verdict v;
+    int i;
+
+    len = (size_t)snprintf(body, sizeof(body), "{\"eventId\":\"evt_9\","
+                           "\"eventType\":\"DOCUMENTS_CREATED\","
+                           "\"timestamp\":\"2026-12-03T12:00:00Z\","
+                           "\"documentIds\":[");
+    for (i = 1; i <= 101; i++)
+        len += (size_t)snprintf(body + len, sizeof(body) - len, "\"d%d\"%s",
+                                i, i < 101 ? "," : "]}");
+    assert_true(len < sizeof(body));
+    sign(SECRET, body, len, sig);
+    capture_reset(1, 0);
+    receive_and_judge(s, body, len, sig, &v);
+
+    assert_thin_refused(s, &too_many, &v);
+    capture_reset(0, 0);
+}
+
+/* Asserts that record i is the DOCUMENT_CREATED event of doc_id fanned
+ * out from evt_9, without an accountId. */
+static void assert_fanned_out(int i, const char *doc_id)
+{
+    char event_id[64];
+    json_t *rec = capture.value[i];
+
+    snprintf(event_id, sizeof(event_id), "evt_9:%s", doc_id);
+    assert_string_equal(capture.key[i], doc_id);
+    assert_non_null(rec);
+    FX_ASSERT_JSON_STR(rec, "eventType", "DOCUMENT_CREATED");
+    FX_ASSERT_JSON_STR(rec, "documentId", doc_id);
+    FX_ASSERT_JSON_STR(rec, "eventId", event_id);
+    FX_ASSERT_JSON_STR(rec, "fannedOutFrom", "evt_9");
+    FX_ASSERT_JSON_STR(rec, "timestamp", "2026-12-03T12:00:00Z");
+    assert_non_null(json_object_get(rec, "receivedAt"));
+    assert_null(json_object_get(rec, "accountId"));
+}
+
+/* Asserts that the per-document results of v read want[0..3). */
+static void assert_results(const verdict *v, const char *const want[3])
+{
+    static const char *const ids[] = {"doc_1", "doc_2", "doc_3"};
+    size_t i;
+
+    assert_int_equal(json_array_size(v->documents), 3);
+    for (i = 0; i < 3; i++) {
+        json_t *d = json_array_get(v->documents, i);
+
+        FX_ASSERT_JSON_STR(d, "documentId", ids[i]);
+        FX_ASSERT_JSON_STR(d, "status", want[i]);
+    }
+}
+
+static void a_thin_event_fans_out_into_one_record_per_document(
+    void **state)
+{
+    static const char *const accepted[] = {"accepted", "accepted",
+                                           "accepted"};
+    static const char *const duplicate[] = {"duplicate", "duplicate",
+                                            "duplicate"};
+    suite *s = *state;
+    verdict v;
+
+    capture_reset(1, 0);
+    ds_metrics_reset();
+    count_init();
+    judge_case(s, "thin.json", &v);
+
+    assert_int_equal(v.status, 202);
+    assert_string_equal(v.result, "accepted");
+    assert_int_equal(capture.n, 3);
+    assert_fanned_out(0, "doc_1");
+    assert_fanned_out(1, "doc_2");
+    assert_fanned_out(2, "doc_3");
+    assert_results(&v, accepted);
+    FX_ASSERT_STATE(&s->f, "doc_1", "received");
+    FX_ASSERT_STATE(&s->f, "doc_3", "received");
+    count(&v);
+    assert_int_equal(webhooks_counted("accepted"), 3);
+    json_decref(v.documents);
+
+    /* The same thin event again: a duplicate for every document. */
+    judge_case(s, "thin.json", &v);
+
+    assert_int_equal(v.status, 200);
+    assert_string_equal(v.result, "duplicate");
+    assert_int_equal(capture.n, 3);
+    assert_results(&v, duplicate);
+    count(&v);
+    assert_int_equal(webhooks_counted("duplicate"), 3);
+    json_decref(v.documents);
+    ds_metrics_reset();
+    capture_reset(0, 0);
+}
+
+/* C15 for a thin event: the first record is in Kafka, the second is not
+ * confirmed. The sender hears 503 and retries; the retry finds the first
+ * a duplicate and produces the other two. */
+static void a_thin_event_with_an_unconfirmed_record_gets_503_then_retry(
+    void **state)
+{
+    static const char *const partial[] = {"accepted", "failed", "skipped"};
+    static const char *const retried[] = {"duplicate", "accepted",
+                                          "accepted"};
+    suite *s = *state;
+    verdict v;
+
+    capture_reset(1, 2);
+    judge_case(s, "thin.json", &v);
+
+    assert_int_equal(v.status, 503);
+    assert_string_equal(v.reason ? v.reason : "(none)", "kafka_unavailable");
+    assert_int_equal(capture.n, 1);
+    assert_results(&v, partial);
+    FX_ASSERT_STATE(&s->f, "doc_1", "received");
+    FX_ASSERT_STATE(&s->f, "doc_2", NULL);
+    json_decref(v.documents);
+
+    capture.fail_at = 0;
+    judge_case(s, "thin.json", &v);
+
+    assert_int_equal(v.status, 202);
+    assert_int_equal(capture.n, 3);
+    assert_string_equal(capture.key[1], "doc_2");
+    assert_string_equal(capture.key[2], "doc_3");
+    assert_results(&v, retried);
+    json_decref(v.documents);
+    capture_reset(0, 0);
 }
 
 int main(void)
@@ -488,6 +725,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_valid_event_no_broker_confirms_gets_503_within_bound, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            a_thin_event_with_bad_document_ids_gets_400_naming_the_field,
+            setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_thin_event_with_101_document_ids_gets_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_thin_event_fans_out_into_one_record_per_document, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_thin_event_with_an_unconfirmed_record_gets_503_then_retry,
+            setup, teardown),
     };
 
     fx_global_init();
