@@ -1,6 +1,7 @@
 /* ds_blob.c - the content-addressed blob store; see ds_blob.h. */
 #include "ds_blob.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Attempts at a fresh random temporary name before giving up. */
@@ -119,6 +121,37 @@ static int open_tmp(ds_blob_writer *w)
             return -1;
     }
     return fd;
+}
+
+int ds_blob_sweep_tmp(const char *root, long max_age_s, int *removed,
+                      ds_err *err)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    time_t cutoff = time(NULL) - max_age_s;
+    struct dirent *e;
+    struct stat st;
+    DIR *d;
+
+    *removed = 0;
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/tmp", root) >= sizeof(dir))
+        return ds_err_set(err, "blob_io", "blob root too long");
+    d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? 0 : ds_err_set(err, "blob_io", "open %s: %s",
+                                                dir, strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name)
+            >= sizeof(path))
+            continue;
+        /* Only regular files, and only those left alone long enough. */
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_mtime > cutoff)
+            continue;
+        if (unlink(path) == 0)
+            (*removed)++;
+    }
+    closedir(d);
+    return 0;
 }
 
 /*

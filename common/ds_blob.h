@@ -17,6 +17,14 @@
 
 typedef struct ds_blob_writer ds_blob_writer;
 
+/* Removes the files in ROOT/tmp not written to for max_age_s seconds:
+ * the partial blobs of writers that died (a SIGKILLed fetcher). A live
+ * writer touches its file with every write, so it is never taken. Sets
+ * *removed; returns 0, or -1 with err set when the directory cannot be
+ * read (a missing one is empty, not an error). */
+int ds_blob_sweep_tmp(const char *root, long max_age_s, int *removed,
+                      ds_err *err);
+
 /* Opens a new temporary blob under root (created if missing). Returns the
  * writer or NULL with err set. */
 ds_blob_writer *ds_blob_writer_new(const char *root, ds_err *err);

@@ -35,7 +35,9 @@ static const ds_program PROGRAM = {
     "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, BLOB_DIR, LOG_LEVEL\n"
     "  CRM_BASE_URL, CRM_API_KEY (or CRM_API_KEY_FILE), CRM_API_KEY_HEADER\n"
     "  HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, MAX_ATTEMPTS,\n"
-    "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n",
+    "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n"
+    "  BLOB_TMP_MAX_AGE_S (3600): at start, partial blobs left this long\n"
+    "    in BLOB_DIR/tmp by a fetcher that died are removed\n",
 };
 
 /* A 404 from the CRM means the document was deleted: permanent. */
@@ -205,11 +207,34 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
                          err);
 }
 
+/* Clears what fetchers that died left half written in the blob store's
+ * tmp directory. Best effort: a store it cannot read fails later, where
+ * the error belongs to a document. */
+static void sweep_tmp(const fetcher *f, long max_age_s)
+{
+    ds_err err;
+    int removed;
+
+    ds_err_clear(&err);
+    if (ds_blob_sweep_tmp(f->blob_dir, max_age_s, &removed, &err) < 0)
+        ds_log_msg(DS_LOG_WARN, "blob tmp not swept: %s", err.msg);
+    else if (removed > 0)
+        ds_log_msg(DS_LOG_INFO, "removed %d partial blobs older than %ld s",
+                   removed, max_age_s);
+}
+
 static int configure(void *ctx, ds_err *err)
 {
     fetcher *f = ctx;
+    long max_age_s;
 
     f->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
+    if (ds_env_long("BLOB_TMP_MAX_AGE_S", 3600, &max_age_s, err) < 0)
+        return -1;
+    if (max_age_s < 60)
+        return ds_err_set(err, "bad_config", "BLOB_TMP_MAX_AGE_S must be at "
+                          "least 60, not %ld", max_age_s);
+    sweep_tmp(f, max_age_s);
     if (ds_api_init(&f->crm, "CRM_BASE_URL", "http://localhost:8090",
                     "CRM_API_KEY_HEADER", "CRM_API_KEY", err) < 0)
         return -1;

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ds_blob.h"
@@ -181,6 +183,51 @@ static void a_damaged_blob_of_another_size_is_replaced(void **state)
     assert_int_equal(st.st_size, strlen(fox));
 }
 
+/* Writes a file of the given age (seconds since its last write) into
+ * root/tmp, as a writer that died would leave it. */
+static void leave_tmp(const char *root, const char *name, long age_s)
+{
+    char path[512];
+    struct timeval tv[2];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/tmp", root);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/tmp/%s", root, name);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("half a blob", fp);
+    fclose(fp);
+    tv[0].tv_sec = tv[1].tv_sec = time(NULL) - age_s;
+    tv[0].tv_usec = tv[1].tv_usec = 0;
+    assert_int_equal(utimes(path, tv), 0);
+}
+
+/* A partial blob left long enough goes; a fresh one (a live writer's)
+ * and a committed blob stay; a store without tmp is not an error. */
+static void sweep_removes_only_stale_partial_blobs(void **state)
+{
+    const char *root = *state;
+    char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1], path[4096];
+    uint64_t size;
+    int removed = -1;
+    ds_err err;
+
+    ds_err_clear(&err);
+    assert_int_equal(ds_blob_sweep_tmp(root, 3600, &removed, &err), 0);
+    assert_int_equal(removed, 0);
+    store(root, "kept", 4, 4, sha, md5, &size);
+    leave_tmp(root, "blob-dead", 7200);
+    leave_tmp(root, "blob-live", 10);
+
+    assert_int_equal(ds_blob_sweep_tmp(root, 3600, &removed, &err), 0);
+
+    assert_int_equal(removed, 1);
+    assert_int_equal(count_tmp(root), 1);
+    assert_int_equal(ds_blob_path(root, sha, path, sizeof(path)), 0);
+    assert_int_equal(access(path, F_OK), 0);
+}
+
 static void free_without_commit_leaves_no_file(void **state)
 {
     const char *root = *state;
@@ -292,6 +339,9 @@ int main(void)
             teardown_root),
         cmocka_unit_test_setup_teardown(free_without_commit_leaves_no_file,
                                         setup_root, teardown_root),
+        cmocka_unit_test_setup_teardown(
+            sweep_removes_only_stale_partial_blobs, setup_root,
+            teardown_root),
         cmocka_unit_test_setup_teardown(open_reads_back_and_remove_forgets,
                                         setup_root, teardown_root),
         cmocka_unit_test_setup_teardown(
