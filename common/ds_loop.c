@@ -232,22 +232,44 @@ int ds_loop_conf_load(ds_loop_conf *conf, const char *stage, ds_err *err)
     return check_poll_interval(conf, err);
 }
 
+/* Index of the partition's parked entry, or -1 when it waits for nothing. */
+static long parked_at(const loop *lp, const char *topic, int32_t partition)
+{
+    size_t i;
+
+    for (i = 0; i < lp->nparked; i++)
+        if (lp->parked[i].partition == partition &&
+            strcmp(lp->parked[i].topic, topic) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Pauses (pause != 0) or resumes one partition. */
+static void pause_one(loop *lp, const char *topic, int32_t partition,
+                      int pause)
+{
+    rd_kafka_topic_partition_list_t *one;
+
+    one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, topic, partition);
+    if (pause)
+        rd_kafka_pause_partitions(lp->consumer, one);
+    else
+        rd_kafka_resume_partitions(lp->consumer, one);
+    rd_kafka_topic_partition_list_destroy(one);
+}
+
 /* Drops the parked entries of partitions this process no longer owns. */
 static void unpark(loop *lp, const rd_kafka_topic_partition_list_t *parts)
 {
-    size_t i = 0;
-    int j;
+    int i;
 
-    while (i < lp->nparked) {
-        int gone = 0;
+    for (i = 0; i < parts->cnt; i++) {
+        long at = parked_at(lp, parts->elems[i].topic,
+                            parts->elems[i].partition);
 
-        for (j = 0; j < parts->cnt && !gone; j++)
-            gone = parts->elems[j].partition == lp->parked[i].partition &&
-                   strcmp(parts->elems[j].topic, lp->parked[i].topic) == 0;
-        if (gone)
-            lp->parked[i] = lp->parked[--lp->nparked];
-        else
-            i++;
+        if (at >= 0)
+            lp->parked[at] = lp->parked[--lp->nparked];
     }
 }
 
@@ -437,20 +459,42 @@ static void order_done(loop *lp, record *rec)
     rec->queued = 0;
 }
 
+/* The numbers a retry and a DLQ record both carry, as header tokens. */
+typedef struct failure_tokens {
+    char attempts[16], status[16], first[32], last[32];
+} failure_tokens;
+
+/* Appends the headers of a record's failures so far (reason, attempts,
+ * last HTTP status, first and last failure, trace id) to h at n, with
+ * their values kept in t. Returns the new count. */
+static size_t add_failure_headers(ds_header *h, size_t n, failure_tokens *t,
+                                  const record *rec, const char *reason,
+                                  int http_status)
+{
+    snprintf(t->attempts, sizeof(t->attempts), "%d", rec->attempts);
+    snprintf(t->status, sizeof(t->status), "%d", http_status);
+    snprintf(t->first, sizeof(t->first), "%lld", rec->first_failure_ms);
+    snprintf(t->last, sizeof(t->last), "%lld", rec->last_failure_ms);
+    h[n++] = (ds_header){REASON_HEADER, reason};
+    h[n++] = (ds_header){ATTEMPTS_HEADER, t->attempts};
+    h[n++] = (ds_header){STATUS_HEADER, t->status};
+    h[n++] = (ds_header){FIRST_HEADER, t->first};
+    h[n++] = (ds_header){LAST_HEADER, t->last};
+    h[n++] = (ds_header){TRACE_HEADER, rec->trace_id};
+    return n;
+}
+
 /* Sends the record to the DLQ with its cause in the headers; the context
  * names the input record it stands for, even after retries. */
 static int dead_letter(loop *lp, record *rec, const ds_err *err)
 {
-    char atts[16], status[16], first[32], last[32], message[200];
+    char message[200];
+    failure_tokens t;
     ds_header h[13];
     size_t len = 0, n = 0;
     char *value;
     int rc;
 
-    snprintf(atts, sizeof(atts), "%d", rec->attempts);
-    snprintf(status, sizeof(status), "%d", err->http_status);
-    snprintf(first, sizeof(first), "%lld", rec->first_failure_ms);
-    snprintf(last, sizeof(last), "%lld", rec->last_failure_ms);
     header_token(message, sizeof(message), err->msg);
 
     h[n++] = (ds_header){"__connect.errors.topic", rec->origin_topic};
@@ -461,12 +505,7 @@ static int dead_letter(loop *lp, record *rec, const ds_err *err)
                          ds_class_name(err->klass)};
     h[n++] = (ds_header){"__connect.errors.exception.message", message};
     h[n++] = (ds_header){"docsync.stage", lp->stage->name};
-    h[n++] = (ds_header){REASON_HEADER, err->reason};
-    h[n++] = (ds_header){ATTEMPTS_HEADER, atts};
-    h[n++] = (ds_header){STATUS_HEADER, status};
-    h[n++] = (ds_header){FIRST_HEADER, first};
-    h[n++] = (ds_header){LAST_HEADER, last};
-    h[n++] = (ds_header){TRACE_HEADER, rec->trace_id};
+    n = add_failure_headers(h, n, &t, rec, err->reason, err->http_status);
 
     value = dlq_value(rec, &len);
     if (value == NULL)
@@ -486,8 +525,9 @@ static int dead_letter(loop *lp, record *rec, const ds_err *err)
  * queueing its ticket so later records of its document wait for it. */
 static int park(loop *lp, record *rec, long long due_ms, const ds_err *err)
 {
-    char atts[16], status[16], first[32], last[32], due[32];
     const char *reason = err != NULL ? err->reason : "waiting_for_order";
+    failure_tokens t;
+    char due[32];
     ds_header h[8];
     size_t n = 0;
     ds_err oerr;
@@ -504,19 +544,11 @@ static int park(loop *lp, record *rec, long long due_ms, const ds_err *err)
                        rec->origin, oerr.msg);
     }
 
-    snprintf(atts, sizeof(atts), "%d", rec->attempts);
-    snprintf(status, sizeof(status), "%d", err != NULL ? err->http_status : 0);
-    snprintf(first, sizeof(first), "%lld", rec->first_failure_ms);
-    snprintf(last, sizeof(last), "%lld", rec->last_failure_ms);
     snprintf(due, sizeof(due), "%lld", due_ms);
-    h[n++] = (ds_header){TRACE_HEADER, rec->trace_id};
     h[n++] = (ds_header){ORIGIN_HEADER, rec->origin};
-    h[n++] = (ds_header){ATTEMPTS_HEADER, atts};
-    h[n++] = (ds_header){FIRST_HEADER, first};
-    h[n++] = (ds_header){LAST_HEADER, last};
     h[n++] = (ds_header){DUE_HEADER, due};
-    h[n++] = (ds_header){REASON_HEADER, reason};
-    h[n++] = (ds_header){STATUS_HEADER, status};
+    n = add_failure_headers(h, n, &t, rec, reason,
+                            err != NULL ? err->http_status : 0);
     return produce_until_delivered(lp, lp->conf->retry_topic, rec,
                                    rec->m->payload, rec->m->len, h, n);
 }
@@ -558,14 +590,9 @@ static void log_result(const record *rec, const char *status, long ms,
  * stored meanwhile. */
 static void hold_back(loop *lp, const rd_kafka_message_t *m)
 {
-    rd_kafka_topic_partition_list_t *one;
     rd_kafka_resp_err_t e;
 
-    one = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(one, rd_kafka_topic_name(m->rkt),
-                                      m->partition);
-    rd_kafka_pause_partitions(lp->consumer, one);
-    rd_kafka_topic_partition_list_destroy(one);
+    pause_one(lp, rd_kafka_topic_name(m->rkt), m->partition, 1);
     e = rd_kafka_seek(m->rkt, m->partition, m->offset, 5000);
     /* The partition may have moved to another process; it reads the
      * record from the committed offset, which is at or before it. */
@@ -588,32 +615,14 @@ static void pause_all(loop *lp, int pause)
     if (pause) {
         rd_kafka_pause_partitions(lp->consumer, parts);
     } else {
-        for (i = 0; i < parts->cnt; i++) {
-            size_t j;
-
-            for (j = 0; j < lp->nparked; j++)
-                if (parts->elems[i].partition == lp->parked[j].partition &&
-                    strcmp(parts->elems[i].topic, lp->parked[j].topic) == 0)
-                    parts->elems[i].partition = -1;
-        }
         for (i = parts->cnt - 1; i >= 0; i--)
-            if (parts->elems[i].partition < 0)
+            if (parked_at(lp, parts->elems[i].topic,
+                          parts->elems[i].partition) >= 0)
                 rd_kafka_topic_partition_list_del_by_idx(parts, i);
         rd_kafka_resume_partitions(lp->consumer, parts);
     }
     rd_kafka_topic_partition_list_destroy(parts);
     lp->paused_all = pause;
-}
-
-/* Resumes one partition. */
-static void resume_one(loop *lp, const char *topic, int32_t partition)
-{
-    rd_kafka_topic_partition_list_t *one;
-
-    one = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(one, topic, partition);
-    rd_kafka_resume_partitions(lp->consumer, one);
-    rd_kafka_topic_partition_list_destroy(one);
 }
 
 /* A retry record that is not due yet: its partition waits until it is. */
@@ -626,7 +635,7 @@ static outcome wait_until_due(loop *lp, const record *rec)
     if (lp->nparked == MAX_PARKED) {
         /* More waiting partitions than slots: read it again shortly. */
         sleep_unless_stopped(100);
-        resume_one(lp, rd_kafka_topic_name(m->rkt), m->partition);
+        pause_one(lp, rd_kafka_topic_name(m->rkt), m->partition, 0);
         return DEFERRED;
     }
     p = &lp->parked[lp->nparked++];
@@ -649,7 +658,7 @@ static long resume_due(loop *lp, long max_ms)
 
         if (p->due_ms <= now) {
             if (!lp->paused_all)
-                resume_one(lp, p->topic, p->partition);
+                pause_one(lp, p->topic, p->partition, 0);
             *p = lp->parked[--lp->nparked];
             continue;
         }
