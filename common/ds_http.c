@@ -82,7 +82,19 @@ void ds_http_resp_clear(ds_http_resp *resp)
     if (resp == NULL)
         return;
     free(resp->body);
+    free(resp->headers);
     memset(resp, 0, sizeof(*resp));
+}
+
+int ds_http_resp_header(const ds_http_resp *resp, const char *name,
+                        char *out, size_t cap)
+{
+    /* Filled in with the header capture; until then no header is known. */
+    (void)resp;
+    (void)name;
+    if (cap > 0)
+        out[0] = '\0';
+    return 0;
 }
 
 /* Parses 1*DIGIT with nothing after it; -1 for anything else. */

@@ -80,6 +80,8 @@ typedef struct ds_http_resp {
     int status;
     char *body;          /* NUL-terminated kept body, or NULL; caller frees */
     size_t body_len;     /*   with ds_http_resp_clear */
+    char *headers;       /* the final response's header block, NUL-ended */
+    size_t headers_len;  /*   "Name: value\r\n" lines; freed likewise */
 } ds_http_resp;
 
 typedef struct ds_http ds_http;
@@ -100,6 +102,12 @@ void ds_http_free(ds_http *h);
  * threads at once. */
 int ds_http_do(ds_http *h, const ds_http_req *req, ds_http_resp *resp,
                ds_err *err);
+
+/* Copies the value of the response header name (any case; the first one
+ * when it repeats) into out, trimmed, cut at cap - 1 bytes. Returns 1 when
+ * the header is there, 0 when it is not. */
+int ds_http_resp_header(const ds_http_resp *resp, const char *name,
+                        char *out, size_t cap);
 
 /* Frees what a response holds and zeroes it. */
 void ds_http_resp_clear(ds_http_resp *resp);
