@@ -3,6 +3,9 @@
 #   make            build every binary into bin/
 #   make test       install what is missing, start the stack, run all tests
 #   make demo       run the samples through the whole pipeline
+#   make demo-strict  the same against OAuth2 (30 s tokens, rotating refresh
+#                   tokens) and 20 requests/s per API, two fetchers and two
+#                   uploaders; make demo-poll: that with ingest polling
 #   make chaos      1000 documents through a stack under kills, restarts and
 #                   HTTP faults; make chaos-short: 250, as `make test` runs it
 #   make up / down  start / stop the local stack (Kafka, Redis, sandbox, stages)
@@ -31,7 +34,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 SANDBOX_SRC := $(wildcard tests/sandbox/*.c)
 
-.PHONY: all lint test unit e2e sandbox-test setup up down demo chaos chaos-short clean
+.PHONY: all lint test unit e2e sandbox-test setup up down demo demo-strict demo-poll chaos chaos-short clean
 all: $(BINS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h)
@@ -98,6 +101,12 @@ down:
 
 demo: setup all
 	@scripts/demo.sh
+
+demo-strict: setup all
+	@DEMO_PROFILE=strict scripts/demo.sh
+
+demo-poll: setup all
+	@DEMO_PROFILE=poll scripts/demo.sh
 
 chaos: setup all
 	@scripts/chaos.sh

@@ -8,10 +8,26 @@
 # table, stops the stack, and prints as its very last line
 #     {"submitted": N, "verified": V, "dead_lettered": D}
 # Exits 0 only when every document is accounted for (V + D == N).
+#
+# DEMO_PROFILE=strict (make demo-strict) runs the same against the strict
+# sandbox: OAuth2 with 30-second tokens and rotating refresh tokens, 20
+# requests per second on each API, two replicas of the fetcher and of the
+# uploader (scripts/stack.sh, STACK_PROFILE=strict). DEMO_PROFILE=poll (make
+# demo-poll) does that with ingest polling the CRM and no webhooks. Both add
+# the sandbox's refusal counts to the last line:
+#     {"submitted": N, "verified": V, "dead_lettered": D, "over_limit": 0,
+#      "reused_refresh_tokens": 0, "bad_tokens": n}
+# and exit 0 only when every document is verified, nothing went over a
+# limit and no refresh token was used twice.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TIMEOUT=${DEMO_TIMEOUT:-120}
+PROFILE=${DEMO_PROFILE:-apikey}
+case $PROFILE in
+    apikey|strict|poll) ;;
+    *) echo "demo: DEMO_PROFILE must be apikey, strict or poll" >&2; exit 2 ;;
+esac
 cd "$ROOT"
 
 SUMMARY=$(mktemp)
@@ -24,7 +40,11 @@ finish() {
         python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
-sys.exit(0 if s["submitted"] and s["verified"] + s["dead_lettered"] == s["submitted"] else 1)
+ok = s["submitted"] and s["verified"] + s["dead_lettered"] == s["submitted"]
+if "over_limit" in s:
+    ok = ok and s["verified"] == s["submitted"] and s["over_limit"] == 0 \
+        and s["reused_refresh_tokens"] == 0
+sys.exit(0 if ok else 1)
 ' "$SUMMARY"
         rc=$?
         cat "$SUMMARY"
@@ -40,11 +60,15 @@ trap finish EXIT
 # A fresh stack: the sandbox numbers documents from doc_1 again, which an
 # older Redis would take for documents already done.
 scripts/stack.sh down >/dev/null
-scripts/stack.sh up
+STACK_PROFILE=$PROFILE scripts/stack.sh up
+if [ "$PROFILE" != apikey ]; then
+    scripts/stack.sh start-stage fetcher 2
+    scripts/stack.sh start-stage uploader 2
+fi
 # shellcheck disable=SC1091
 . .run/stack.env
 
-python3 - "$TIMEOUT" "$SUMMARY" <<'PY'
+python3 - "$TIMEOUT" "$SUMMARY" "$PROFILE" <<'PY'
 """Submits the samples, follows them to verified or the DLQ, prints a table."""
 import json
 import os
@@ -55,6 +79,7 @@ import urllib.request
 
 TIMEOUT_S = float(sys.argv[1])
 SUMMARY = sys.argv[2]
+PROFILE = sys.argv[3]
 ACCOUNTS = ["acc_1001", "acc_1002", "acc_1003"]
 SANDBOX = os.environ["SANDBOX_URL"]
 REDIS = ["redis-cli", "-h", os.environ["REDIS_HOST"], "-p", os.environ["REDIS_PORT"]]
@@ -83,8 +108,9 @@ def submit(files):
     for i, name in enumerate(files):
         account = ACCOUNTS[i % len(ACCOUNTS)]
         t0 = now_ms()
+        # In poll mode ingest finds the documents by listing the CRM.
         reply = http_json("POST", SANDBOX + "/admin/crm/documents",
-                          {"accountId": account,
+                          {"accountId": account, "webhook": PROFILE != "poll",
                            "path": os.path.abspath(os.path.join("samples", name))})
         docs.append({"id": reply["documentId"], "file": name, "account": account,
                      "submitted_ms": t0, "webhooks": reply.get("webhookStatuses", []),
@@ -148,7 +174,8 @@ def print_table(docs, txn_of):
     rows = [("document", "file", "transaction", "status", "ms")]
     for d in docs:
         status = d["status"] + (f" ({d['reason']})" if d["reason"] else "")
-        if d["status"] == "pending" and not any(200 <= s < 300 for s in d["webhooks"]):
+        if d["status"] == "pending" and PROFILE != "poll" and \
+                not any(200 <= s < 300 for s in d["webhooks"]):
             status += f" (webhook answered {d['webhooks']})"
         rows.append((d["id"], d["file"], txn_of.get(d["account"], "?"), status,
                      "" if d["ms"] is None else str(d["ms"])))
@@ -172,9 +199,17 @@ def main():
     dead = sum(d["status"] == "dead-lettered" for d in docs)
     print(f"demo: {verified} verified, {dead} dead-lettered, "
           f"{len(docs) - verified - dead} unaccounted for, in {time.time() - t0:.1f} s")
+    summary = {"submitted": len(docs), "verified": verified, "dead_lettered": dead}
+    if PROFILE != "apikey":
+        refused = http_json("GET", SANDBOX + "/admin/refusals")
+        summary.update({"over_limit": refused["overLimit"],
+                        "reused_refresh_tokens": refused["reusedRefreshTokens"],
+                        "bad_tokens": refused["badTokens"]})
+        print(f"demo: the sandbox refused {refused['overLimit']} requests over a "
+              f"limit, {refused['reusedRefreshTokens']} reused refresh tokens, "
+              f"{refused['badTokens']} stale or unknown access tokens")
     with open(SUMMARY, "w") as f:
-        f.write(json.dumps({"submitted": len(docs), "verified": verified,
-                            "dead_lettered": dead}) + "\n")
+        f.write(json.dumps(summary) + "\n")
 
 
 main()

@@ -22,6 +22,18 @@
 # RETRY_BUDGET_MS, GRACE_DELAY_MS, BREAKER_THRESHOLD, BREAKER_COOLDOWN_MS,
 # BREAKER_COOLDOWN_MAX_MS, HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, WEBHOOK_MAX_BODY,
 # DEST_DATE_FORMAT, KAFKA_MAX_POLL_INTERVAL_MS, STACK_STOP_TIMEOUT.
+#
+# STACK_PROFILE picks how the sandbox and the stages talk (default apikey):
+#   apikey  static API keys in X-API-Key, no rate limits (the built-in
+#           connector)
+#   strict  OAuth2 on both APIs (client credentials on the CRM, a rotating
+#           refresh token on the transaction system, SANDBOX_TOKEN_TTL_S
+#           second tokens, 30 by default) and 20 requests per second on each
+#           API, through connectors/sandbox-oauth2.json
+#   poll    strict, with ingest polling the CRM and no webhooks sent
+# The sandbox's clients and secrets exist in every profile, so a test can
+# switch the sandbox to OAuth2 (POST /admin/config) and start a stage with
+# CONNECTOR_FILE=connectors/sandbox-oauth2.json.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,6 +58,11 @@ TOPIC_PARTITIONS=4
 
 # Bounds, in seconds.
 STOP_TIMEOUT=${STACK_STOP_TIMEOUT:-20}
+PROFILE=${STACK_PROFILE:-apikey}
+case $PROFILE in
+    apikey|strict|poll) ;;
+    *) printf 'stack: error: STACK_PROFILE must be apikey, strict or poll\n' >&2; exit 2 ;;
+esac
 KAFKA_START_TIMEOUT=90
 HEALTH_TIMEOUT=30
 
@@ -192,7 +209,11 @@ write_env() {
     (umask 077
      random_token > "$RUN/secrets/webhook_secret"
      random_token > "$RUN/secrets/crm_api_key"
-     random_token > "$RUN/secrets/dest_api_key")
+     random_token > "$RUN/secrets/dest_api_key"
+     random_token > "$RUN/secrets/crm_client_secret"
+     random_token > "$RUN/secrets/dest_client_secret"
+     random_token > "$RUN/secrets/dest_refresh_token"
+     random_token > "$RUN/secrets/crm_subscription_key")
 
     {
         echo "# Written by scripts/stack.sh up on $(date -u +%FT%TZ); source it."
@@ -220,6 +241,23 @@ write_env() {
         kv DEST_API_KEY_HEADER "X-API-Key"
         kv DEST_DATE_FORMAT "${DEST_DATE_FORMAT:-%Y-%m-%d}"
         kv MAPPING_FILE "$ROOT/scripts/stack/mapping.csv"
+        kv STACK_PROFILE "$PROFILE"
+        kv CRM_TOKEN_URL "http://$HOST:$sport/oauth/token"
+        kv CRM_CLIENT_ID docsync-crm
+        kv CRM_CLIENT_SECRET_FILE "$RUN/secrets/crm_client_secret"
+        kv CRM_SUBSCRIPTION_KEY_FILE "$RUN/secrets/crm_subscription_key"
+        kv DEST_TOKEN_URL "http://$HOST:$sport/oauth/token"
+        kv DEST_CLIENT_ID docsync-tx
+        kv DEST_CLIENT_SECRET_FILE "$RUN/secrets/dest_client_secret"
+        kv DEST_REFRESH_TOKEN_FILE "$RUN/secrets/dest_refresh_token"
+        kv SANDBOX_CONFIG_FILE "$RUN/secrets/sandbox-config.json"
+        if [ "$PROFILE" != apikey ]; then
+            kv CONNECTOR_FILE "$ROOT/connectors/sandbox-oauth2.json"
+        fi
+        if [ "$PROFILE" = poll ]; then
+            kv INGEST_MODE poll
+            kv POLL_INTERVAL_MS "${POLL_INTERVAL_MS:-1000}"
+        fi
         kv BLOB_DIR "$RUN/blobs"
         kv LOG_LEVEL "${LOG_LEVEL:-info}"
         # Shorter than the production defaults, so that tests of retries
@@ -239,6 +277,37 @@ write_env() {
 }
 
 kv() { printf 'export %s=%q\n' "$1" "$2"; }
+
+# Writes the sandbox's config for the profile: its OAuth2 clients (always),
+# OAuth2 and rate limits on both APIs (strict and poll).
+write_sandbox_config() {
+    local mode=api_key limits='{}'
+    if [ "$PROFILE" != apikey ]; then
+        mode=oauth2
+        limits='{"crm": {"requests": 20, "windowMs": 1000, "style": "x-ratelimit"},
+                 "tx": {"requests": 20, "windowMs": 1000, "style": "ratelimit"}}'
+    fi
+    (umask 077
+     cat > "$SANDBOX_CONFIG_FILE" <<EOF
+{
+  "auth": {"crm": {"mode": "$mode"}, "tx": {"mode": "$mode"}},
+  "oauth2": {
+    "accessTokenTtlS": ${SANDBOX_TOKEN_TTL_S:-30},
+    "clients": [
+      {"clientId": "$CRM_CLIENT_ID", "clientSecret": "$(cat "$CRM_CLIENT_SECRET_FILE")",
+       "api": "crm", "grants": ["client_credentials"]},
+      {"clientId": "$DEST_CLIENT_ID", "clientSecret": "$(cat "$DEST_CLIENT_SECRET_FILE")",
+       "api": "tx", "grants": ["refresh_token"],
+       "refreshToken": "$(cat "$DEST_REFRESH_TOKEN_FILE")"}
+    ]
+  },
+  "rateLimit": $limits,
+  "subscriptionKey": {"header": "Ocp-Apim-Subscription-Key",
+                      "value": "$(cat "$CRM_SUBSCRIPTION_KEY_FILE")", "apis": ["vendor-crm"]}
+}
+EOF
+    )
+}
 
 # env_set NAME VALUE: sets NAME in .run/stack.env, replacing an earlier
 # value, under a lock so that replicas started at once keep every line.
@@ -404,6 +473,10 @@ start_sandbox() {
         return 0
     fi
     mkdir -p "$RUN/sandbox"
+    write_sandbox_config
+    # In poll mode the CRM sends no webhooks: ingest finds the documents.
+    local hooks=(--webhook-url "$WEBHOOK_URL")
+    [ "$STACK_PROFILE" = poll ] && hooks=()
     # The secrets go in its environment, where `ps` does not show them.
     SANDBOX_WEBHOOK_SECRET=$(cat "$WEBHOOK_SECRET_FILE") \
     SANDBOX_CRM_API_KEY=$(cat "$CRM_API_KEY_FILE") \
@@ -411,7 +484,8 @@ start_sandbox() {
     start_bg sandbox "$exe" --host "$HOST" --port "$SANDBOX_PORT" \
         --data-dir "$RUN/sandbox" \
         --transactions "$ROOT/scripts/stack/transactions.json" \
-        --webhook-url "$WEBHOOK_URL" \
+        --config "$SANDBOX_CONFIG_FILE" \
+        "${hooks[@]}" \
         --signature-header "$WEBHOOK_SIGNATURE_HEADER"
 }
 

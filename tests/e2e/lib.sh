@@ -380,3 +380,57 @@ log_since() { tail -c +"$(( $2 + 1 ))" "$1"; }
 
 # doc_timeline DOCUMENT_ID: the document's timeline in Redis, one a line.
 doc_timeline() { redis_cmd LRANGE "docsync:timeline:$1" 0 -1; }
+
+# -------------------------------------------------------------- connectors
+
+# sandbox_config JSON: merges JSON into the sandbox's config
+# (POST /admin/config): auth modes, rate limits, token lifetime.
+sandbox_config() {
+    local s
+    s=$(http_status POST "$SANDBOX_URL/admin/config" "$1")
+    case $s in 2??) return 0 ;; *) echo "sandbox_config: HTTP $s" >&2; return 1 ;; esac
+}
+
+# sandbox_refusals FIELD: a count of GET /admin/refusals, e.g. overLimit,
+# badTokens, reusedRefreshTokens, byApi.tx.overLimit.
+sandbox_refusals() {
+    curl -sf --max-time 10 "$SANDBOX_URL/admin/refusals" | json_get "$1"
+}
+
+# connector_variant SRC OUT PYTHON: writes to OUT the connector file SRC
+# (relative to the repo root) changed by the Python statements PYTHON, which
+# see the parsed file as `c`, e.g.
+#     connector_variant connectors/sandbox-apikey.json "$dir/c.json" \
+#         'c["destination"]["rateLimit"] = {"requests": 3, "windowMs": 2000}'
+connector_variant() {
+    python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+' "$E2E_ROOT/$1" "$2" "$3"
+}
+
+# with_connector FILE STAGE... [-- KEY=VALUE...]: restarts replica 1 of each
+# STAGE with CONNECTOR_FILE=FILE and the settings after "--".
+with_connector() {
+    local file=$1 stages=() extra=() s
+    shift
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do stages+=("$1"); shift; done
+    [ "${1:-}" = -- ] && { shift; extra=("$@"); }
+    for s in "${stages[@]}"; do
+        stack stop-stage "$s" 1 >/dev/null 2>&1 || true
+        stack start-stage "$s" 1 CONNECTOR_FILE="$file" "${extra[@]}" >/dev/null \
+            || { echo "with_connector: $s did not start" >&2; return 1; }
+    done
+}
+
+# default_stages STAGE...: stops every replica of each STAGE and starts
+# replica 1 again with the stack's own settings.
+default_stages() {
+    local s
+    for s in "$@"; do
+        stack stop-stage "$s" >/dev/null 2>&1 || true
+        stack start-stage "$s" 1 >/dev/null 2>&1 || echo "default_stages: $s did not start" >&2
+    done
+}
