@@ -208,7 +208,9 @@ static int emit_page(const ds_poll_cfg *cfg, const ds_poll_io *io,
         json_decref(ev);
         if (rc < 0)
             return -1;
-        if (rc > 0)
+        if (rc == 2)
+            st->skipped++;
+        else if (rc == 1)
             st->events++;
         else
             st->duplicates++;

@@ -48,8 +48,10 @@ int ds_poll_cfg_parse(const json_t *connector, ds_poll_cfg *cfg,
 typedef json_t *(*ds_poll_get_fn)(void *ctx, const char *path, ds_err *err);
 
 /* Produces event through the dedupe and waits for its delivery report.
- * Returns 1 when produced, 0 when a duplicate of one already in Kafka, -1
- * with err set when it is not known to be in Kafka. */
+ * Returns 1 when produced, 0 when a duplicate of one already in Kafka, 2
+ * when the event can never be produced (the stage refuses it; it is
+ * skipped, not retried), -1 with err set when it is not known to be in
+ * Kafka. */
 typedef int (*ds_poll_emit_fn)(void *ctx, json_t *event, ds_err *err);
 
 /* Where a round reads and writes. */
@@ -67,7 +69,8 @@ typedef struct ds_poll_stats {
     long pages;              /* pages read whole and produced */
     long events;             /* events produced new */
     long duplicates;         /* events the dedupe knew */
-    long skipped;            /* items without a usable id or createdAt */
+    long skipped;            /* items without a usable id or createdAt,
+                              * or refused by emit */
     long long since_ms;      /* the cursor when the round ended */
 } ds_poll_stats;
 
