@@ -3,9 +3,10 @@
  *
  * Consumes docsync.fetched. Looks the document's accountId up in the
  * mapping source (MAPPING_SOURCE: the table of MAPPING_FILE, the Redis
- * hash docsync:mapping, or a lookup on the transaction system), renames the CRM's metadata to the destination's names
- * (description becomes notes) and converts the document's time into the
- * destination's date format, then publishes to docsync.mapped. An account
+ * hash docsync:mapping, or a lookup on the transaction system), renames
+ * the CRM's metadata to the destination's names (description becomes
+ * notes) and converts the document's time into the destination's date
+ * format, then publishes to docsync.mapped. An account
  * the source does not know is a permanent failure (unmapped_account), one
  * with several transactions too (ambiguous_mapping): a document is never
  * attached to a guessed transaction.
