@@ -349,6 +349,32 @@ static void a_source_that_does_not_validate_names_the_field(void **state)
                         "non-empty string");
 }
 
+static void a_failed_round_backs_off_with_jitter_or_waits_retry_after(
+    void **state)
+{
+    poller p = {0};
+    ds_err err;
+    long w;
+    int i;
+
+    (void)state;
+    p.interval_ms = 1000;
+    ds_err_clear(&err);
+    for (i = 0; i < 20; i++) {
+        w = poll_backoff(&p, 1, &err);
+        assert_in_range(w, 500, 1000);
+        w = poll_backoff(&p, 3, &err);
+        assert_in_range(w, 2000, 4000);
+        w = poll_backoff(&p, 30, &err);
+        assert_in_range(w, POLL_BACKOFF_CAP_MS / 2, POLL_BACKOFF_CAP_MS);
+    }
+    /* A 429 (or a spent rate budget) says how long: at least that. */
+    ds_err_set(&err, "http_429", "slow down");
+    err.retry_after_ms = 7000;
+    w = poll_backoff(&p, 1, &err);
+    assert_in_range(w, 7000, 8100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +393,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             without_a_cursor_polling_starts_at_poll_start, setup, teardown),
         cmocka_unit_test(a_source_that_does_not_validate_names_the_field),
+        cmocka_unit_test(
+            a_failed_round_backs_off_with_jitter_or_waits_retry_after),
     };
 
     fx_global_init();
