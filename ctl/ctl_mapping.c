@@ -27,6 +27,12 @@ static const char HELP[] =
     "clear-cache forgets the lookups cached with MAPPING_SOURCE=lookup, all\n"
     "of them or one account's.\n";
 
+static int help(void)
+{
+    fputs(HELP, stdout);
+    return CTL_EXIT_OK;
+}
+
 /* The Redis value of one account: its id, or its ids as a JSON array. */
 static char *value_text(const json_t *v)
 {
@@ -111,7 +117,7 @@ int ctl_mapping_load(ctl_conf *conf, int argc, char **argv)
 
     (void)conf;
     if (ctl_opt_wants_help(argc, argv))
-        return fputs(HELP, stdout), CTL_EXIT_OK;
+        return help();
     if (argc != 1)
         return ctl_usage_error("mapping load", "give one FILE");
     ds_err_clear(&err);
@@ -165,7 +171,7 @@ int ctl_mapping_show(ctl_conf *conf, int argc, char **argv)
 
     (void)conf;
     if (ctl_opt_wants_help(argc, argv))
-        return fputs(HELP, stdout), CTL_EXIT_OK;
+        return help();
     if (argc > 1)
         return ctl_usage_error("mapping show", "give at most one ACCOUNT");
     r = ctl_conf_redis();
@@ -225,7 +231,7 @@ int ctl_mapping_clear_cache(ctl_conf *conf, int argc, char **argv)
 
     (void)conf;
     if (ctl_opt_wants_help(argc, argv))
-        return fputs(HELP, stdout), CTL_EXIT_OK;
+        return help();
     if (argc > 1)
         return ctl_usage_error("mapping clear-cache",
                                "give at most one ACCOUNT");
