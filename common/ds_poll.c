@@ -114,8 +114,10 @@ void ds_poll_format_ms(long long ms, char out[32])
     out[n] = '\0';
 }
 
-/* The cursor's since in ms, or io->start_ms when no round stored one. */
-static int cursor_read(const ds_poll_io *io, long long *since, ds_err *err)
+/* The cursor's since in ms, or io->start_ms when no round stored one;
+ * *found says which. */
+static int cursor_read(const ds_poll_io *io, long long *since, int *found,
+                       ds_err *err)
 {
     redisReply *r = ds_redis_cmd(io->redis, err, "GET %s",
                                  DS_POLL_CURSOR_KEY);
@@ -125,6 +127,7 @@ static int cursor_read(const ds_poll_io *io, long long *since, ds_err *err)
     if (r == NULL)
         return -1;
     *since = io->start_ms;
+    *found = r->type == REDIS_REPLY_STRING;
     if (r->type == REDIS_REPLY_STRING) {
         j = json_loads(r->str, 0, NULL);
         if (ds_poll_parse_ms(json_string_value(json_object_get(j, "since")),
@@ -156,6 +159,18 @@ static int cursor_write(const ds_poll_io *io, long long since, ds_err *err)
     freeReplyObject(r);
     return ok ? 0 : ds_err_set(err, "redis_error", "SET %s refused",
                                DS_POLL_CURSOR_KEY);
+}
+
+/* Reads the cursor; the first round stores its starting point, so that a
+ * restart before any document was listed does not start later and skip
+ * what was created in between. */
+static int cursor_start(const ds_poll_io *io, long long *since, ds_err *err)
+{
+    int found = 0;
+
+    if (cursor_read(io, since, &found, err) < 0)
+        return -1;
+    return found ? 0 : cursor_write(io, *since, err);
 }
 
 /* The DOCUMENT_CREATED event of one listed item, the shape a webhook
@@ -259,7 +274,7 @@ int ds_poll_round(const ds_poll_cfg *cfg, const ds_poll_io *io,
     char since[32], path[2048], next[2048];
 
     memset(st, 0, sizeof(*st));
-    if (cursor_read(io, &st->since_ms, err) < 0)
+    if (cursor_start(io, &st->since_ms, err) < 0)
         return -1;
     ds_poll_format_ms(st->since_ms - io->overlap_ms, since);
     if (ds_tmpl_expand(cfg->list, "since", since, path, sizeof(path),

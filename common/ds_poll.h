@@ -74,7 +74,8 @@ typedef struct ds_poll_stats {
     long long since_ms;      /* the cursor when the round ended */
 } ds_poll_stats;
 
-/* Runs one round: from the cursor (or io->start_ms) minus the overlap,
+/* Runs one round: from the cursor (or io->start_ms, then stored as the
+ * cursor so that a restart keeps it) minus the overlap,
  * every page until the answer names no next cursor, or until ds_loop is
  * stopping (checked between pages, so a page is always finished). Returns
  * 0, or -1 with err set: the pages before the failure are kept, the

@@ -315,6 +315,21 @@ static void without_a_cursor_polling_starts_at_poll_start(void **state)
     assert_cursor(s, "2026-12-03T10:00:03.250Z");
 }
 
+static void the_starting_point_is_kept_even_when_the_first_page_fails(
+    void **state)
+{
+    suite *s = *state;
+    ds_poll_stats st;
+    ds_err err;
+
+    FX_REQUIRE(&s->f);
+    capture_reset(1);
+    assert_int_equal(round_of(s, &st, &err), -1);
+
+    /* A restart now (with a later POLL_START) still lists from here. */
+    assert_cursor(s, "2026-12-03T09:00:00.000Z");
+}
+
 /* The message ds_poll_cfg_parse gives for the connector JSON text. */
 static void parse_connector(const char *text, ds_err *err)
 {
@@ -392,6 +407,9 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             without_a_cursor_polling_starts_at_poll_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            the_starting_point_is_kept_even_when_the_first_page_fails, setup,
+            teardown),
         cmocka_unit_test(a_source_that_does_not_validate_names_the_field),
         cmocka_unit_test(
             a_failed_round_backs_off_with_jitter_or_waits_retry_after),
