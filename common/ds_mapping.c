@@ -8,19 +8,47 @@
 #include <string.h>
 
 struct ds_mapping {
-    json_t *table;  /* object: accountId -> transactionId string */
+    json_t *table;  /* object: accountId -> transactionId string, or an
+                     * array of them in DS_MAPPING_KEEP_DUPLICATES mode */
+    ds_mapping_mode mode;
 };
 
-/* Adds one pair; the same pair twice is fine, a conflicting one is not. */
+/* Keeps a second, different transaction of an account: the value becomes
+ * (or grows) an array of the distinct ids. */
+static int keep_duplicate(ds_mapping *m, const char *account,
+                          json_t *have, const char *txn)
+{
+    json_t *ids = json_is_array(have) ? json_incref(have) :
+                  json_pack("[O]", have);
+    size_t i;
+
+    if (ids == NULL)
+        return -1;
+    for (i = 0; i < json_array_size(ids); i++)
+        if (strcmp(json_string_value(json_array_get(ids, i)), txn) == 0)
+            break;
+    if (i == json_array_size(ids))
+        json_array_append_new(ids, json_string(txn));
+    return json_object_set_new(m->table, account, ids);
+}
+
+/* Adds one pair; the same pair twice is fine, a conflicting one is not
+ * unless the table keeps duplicates. */
 static int add_pair(ds_mapping *m, const char *account, const char *txn,
                     const char *where, ds_err *err)
 {
-    const char *have = json_string_value(json_object_get(m->table,
-                                                         account));
+    json_t *had = json_object_get(m->table, account);
+    const char *have = json_string_value(had);
 
     if (account[0] == '\0' || txn[0] == '\0')
         return ds_err_set(err, "bad_mapping",
                           "%s: empty accountId or transactionId", where);
+    if (had != NULL && m->mode == DS_MAPPING_KEEP_DUPLICATES) {
+        if (keep_duplicate(m, account, had, txn) < 0)
+            return ds_err_set(err, "bad_mapping",
+                              "%s: not valid UTF-8", where);
+        return 0;
+    }
     if (have != NULL && strcmp(have, txn) != 0)
         return ds_err_set(err, "ambiguous_mapping",
                           "%s: account %s maps to both %s and %s", where,
@@ -121,6 +149,12 @@ static int load_json(ds_mapping *m, const char *path, ds_err *err)
 
 ds_mapping *ds_mapping_load(const char *path, ds_err *err)
 {
+    return ds_mapping_load_mode(path, DS_MAPPING_UNIQUE, err);
+}
+
+ds_mapping *ds_mapping_load_mode(const char *path, ds_mapping_mode mode,
+                                 ds_err *err)
+{
     ds_mapping *m = calloc(1, sizeof(*m));
     FILE *fp = NULL;
     int ch, rc;
@@ -130,6 +164,7 @@ ds_mapping *ds_mapping_load(const char *path, ds_err *err)
         ds_err_set(err, "out_of_memory", "mapping");
         return NULL;
     }
+    m->mode = mode;
     fp = fopen(path, "r");
     if (fp == NULL) {
         ds_err_set(err, "bad_mapping",
@@ -158,6 +193,11 @@ ds_mapping *ds_mapping_load(const char *path, ds_err *err)
 const char *ds_mapping_lookup(const ds_mapping *m, const char *account_id)
 {
     return json_string_value(json_object_get(m->table, account_id));
+}
+
+const json_t *ds_mapping_table(const ds_mapping *m)
+{
+    return m->table;
 }
 
 size_t ds_mapping_count(const ds_mapping *m)

@@ -13,6 +13,7 @@
 
 #include "ctl_conf.h"
 #include "ctl_dlq.h"
+#include "ctl_mapping.h"
 #include "ctl_msg.h"
 #include "ctl_reasons.h"
 #include "ctl_replay.h"
@@ -33,6 +34,9 @@ static const char USAGE[] =
     "                                    send records back where they failed\n"
     "  status DOCUMENT_ID [--json]       a document's state and timeline\n"
     "  reasons [--markdown]              every failure reason and what to do\n"
+    "  mapping load FILE                 replace the mapping in Redis\n"
+    "  mapping show [ACCOUNT]            the mapping in Redis\n"
+    "  mapping clear-cache [ACCOUNT]     forget cached account lookups\n"
     "\n"
     "FILTERS (combined with AND):\n"
     "  --reason R  --stage S  --class transient|permanent  --document ID\n"
@@ -65,6 +69,9 @@ static const command commands[] = {
     {"dlq", "replay", ctl_replay},
     {NULL, "status", ctl_status},
     {NULL, "reasons", ctl_reasons},
+    {"mapping", "load", ctl_mapping_load},
+    {"mapping", "show", ctl_mapping_show},
+    {"mapping", "clear-cache", ctl_mapping_clear_cache},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

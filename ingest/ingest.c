@@ -10,6 +10,11 @@
  * could not, so the sender retries instead of losing one; it never waits
  * on per-document work.
  * Also GET /healthz and GET /metrics.
+ *
+ * INGEST_MODE=poll (or both) adds a thread that reads the CRM's listing
+ * of documents created since a cursor in Redis (ds_poll) and produces the
+ * same DOCUMENT_CREATED records, eventId "poll:<documentId>", through the
+ * same dedupe; in poll mode /webhooks/crm is not served.
  */
 #include <jansson.h>
 #include <microhttpd.h>
@@ -21,12 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ds_api.h"
 #include "ds_config.h"
 #include "ds_crypto.h"
 #include "ds_kafka.h"
 #include "ds_log.h"
 #include "ds_loop.h"
 #include "ds_metrics.h"
+#include "ds_poll.h"
 #include "ds_runtime.h"
 #include "ds_state.h"
 #include "ds_time.h"
@@ -49,6 +56,8 @@ typedef struct ingest {
     ds_producer *producer;
     ds_redis *redis;              /* one connection, used under redis_lock */
     pthread_mutex_t redis_lock;
+    int webhooks;                 /* INGEST_MODE webhook or both */
+    int polling;                  /* INGEST_MODE poll or both */
 } ingest;
 
 /* One request's body, gathered across the access handler's calls. */
@@ -79,7 +88,11 @@ static const ds_program PROGRAM = {
     "  WEBHOOK_SIGNATURE_HEADER (X-Signature), WEBHOOK_MAX_BODY (65536)\n"
     "  INGEST_DELIVERY_TIMEOUT_MS (5000): how long an event may wait for\n"
     "    the broker before the answer is 503 (librdkafka checks once a\n"
-    "    second, so the answer can come up to 1 s later)\n",
+    "    second, so the answer can come up to 1 s later)\n"
+    "  INGEST_MODE (webhook, poll or both), POLL_INTERVAL_MS (5000),\n"
+    "  POLL_OVERLAP_MS (60000), POLL_PAGE_LIMIT (50), POLL_START (RFC 3339,\n"
+    "    default: the first start), POLL_CONFIG (connector JSON file),\n"
+    "  CRM_BASE_URL, CRM_API_KEY (poll)\n",
 };
 
 static long long mono_ms(void)
@@ -689,7 +702,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return respond(conn, 200, json_pack("{s:s}", "status", "ok"));
     if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0)
         return answer_metrics(conn);
-    if (strcmp(url, "/webhooks/crm") != 0)
+    if (strcmp(url, "/webhooks/crm") != 0 || !in->webhooks)
         return respond(conn, 404, json_pack("{s:s}", "error", "not_found"));
     if (!is_post)
         return respond(conn, 405, json_pack("{s:s}", "error",
@@ -726,6 +739,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     }
 }
 
+/* INGEST_MODE: webhook (default), poll or both. */
+static int configure_mode(ingest *in, ds_err *err)
+{
+    const char *mode = ds_env_str("INGEST_MODE", "webhook");
+
+    in->webhooks = strcmp(mode, "webhook") == 0 || strcmp(mode, "both") == 0;
+    in->polling = strcmp(mode, "poll") == 0 || strcmp(mode, "both") == 0;
+    if (!in->webhooks && !in->polling)
+        return ds_err_set(err, "bad_config", "INGEST_MODE must be webhook, "
+                          "poll or both, not %.32s", mode);
+    return 0;
+}
+
 static int configure(ingest *in, ds_err *err)
 {
     const char *brokers = ds_env_str("KAFKA_BROKERS", "localhost:9092");
@@ -745,8 +771,11 @@ static int configure(ingest *in, ds_err *err)
         return ds_err_set(err, "bad_config",
                           "WEBHOOK_MAX_BODY and INGEST_DELIVERY_TIMEOUT_MS "
                           "must be positive");
-    in->secret = ds_env_secret("WEBHOOK_SECRET", err);
-    if (in->secret == NULL)
+    if (configure_mode(in, err) < 0)
+        return -1;
+    /* Without webhooks there is no signature to check. */
+    in->secret = in->webhooks ? ds_env_secret("WEBHOOK_SECRET", err) : NULL;
+    if (in->webhooks && in->secret == NULL)
         return -1;
     in->redis = ds_runtime_redis(err);
     if (in->redis == NULL)
@@ -754,6 +783,244 @@ static int configure(ingest *in, ds_err *err)
     pthread_mutex_init(&in->redis_lock, NULL);
     in->producer = ds_producer_new(brokers, "ingest", in->delivery_ms, err);
     return in->producer == NULL ? -1 : 0;
+}
+
+#define POLL_PAGES "docsync_poll_pages_total"
+#define POLL_EVENTS "docsync_poll_events_total"
+#define POLL_EVENTS_HELP "Events of listed documents, by result: " \
+                         "produced, duplicate, skipped."
+#define POLL_ERRORS "docsync_poll_errors_total"
+#define POLL_LAG "docsync_poll_lag_seconds"
+#define POLL_BACKOFF_CAP_MS 60000L
+
+/* Poll mode: a thread of its own that reads the CRM's listing. */
+typedef struct poller {
+    ingest view;           /* ingest's settings, with a Redis of its own */
+    ds_poll_cfg cfg;
+    ds_poll_io io;
+    ds_api crm;            /* its own HTTP client */
+    long interval_ms;
+    long long last_ok_ms;  /* wall clock at the start of the last whole
+                            * round: what the lag is measured from */
+    int running;
+    pthread_t thread;
+} poller;
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The CRM's JSON answer to GET path: poll mode's one call of the CRM. */
+static json_t *poll_get(void *ctx, const char *path, ds_err *err)
+{
+    poller *p = ctx;
+
+    return ds_api_get_json(&p->crm, path, err);
+}
+
+/* Produces one listed document as publish() does for a webhook: same
+ * record, key and dedupe. Returns 1 produced, 0 duplicate, 2 when the id
+ * can never be produced, -1 when it is not known to be in Kafka. */
+static int poll_emit(void *ctx, json_t *event, ds_err *err)
+{
+    poller *p = ctx;
+    const char *doc_id = json_string_value(json_object_get(event,
+                                                           "documentId"));
+    verdict v = {0, "rejected", NULL, "", "", NULL, NULL};
+    long long started = mono_ms();
+
+    snprintf(v.document_id, sizeof(v.document_id), "%s", doc_id);
+    if (!ds_doc_id_valid(doc_id))
+        reject(&v, 400, "invalid_field", "documentId must be 1-128 "
+               "letters, digits or ._:- and not start with a dot");
+    else
+        publish(&p->view, event, doc_id, &v);
+    log_verdict(&v, started);
+    if (v.status == 400)
+        return 2;
+    if (v.status < 300)
+        return strcmp(v.result, "accepted") == 0 ? 1 : 0;
+    if (strcmp(v.reason, "redis_unavailable") == 0)
+        return ds_err_set(err, "redis_unavailable", "dedupe of %s: %s",
+                          doc_id, v.detail);
+    return ds_err_set(err, "kafka_delivery", "%s not confirmed: %s", doc_id,
+                      v.detail);
+}
+
+/* The connector's "source" section as the environment gives it today: the
+ * file POLL_CONFIG when set, else the standard CRM's listing with
+ * POLL_PAGE_LIMIT. Returns a new object, or NULL with err set. */
+static json_t *poll_connector_from_env(ds_err *err)
+{
+    const char *file = ds_env_str("POLL_CONFIG", NULL);
+    char list[128];
+    json_error_t jerr;
+    json_t *c;
+    long limit;
+
+    if (file != NULL) {
+        c = json_load_file(file, 0, &jerr);
+        if (c == NULL)
+            ds_err_set(err, "bad_connector", "%s:%d: %s", file, jerr.line,
+                       jerr.text);
+        return c;
+    }
+    if (ds_env_long("POLL_PAGE_LIMIT", 50, &limit, err) < 0)
+        return NULL;
+    if (limit < 1 || limit > 100) {
+        ds_err_set(err, "bad_config", "POLL_PAGE_LIMIT must be 1 to 100");
+        return NULL;
+    }
+    snprintf(list, sizeof(list), "/api/v1/documents?createdSince={since}"
+             "&limit=%ld", limit);
+    c = json_pack("{s:{s:{s:s, s:s}, s:{s:s, s:s, s:s}}}", "source",
+                  "endpoints", "list", list, "listNext",
+                  "/api/v1/documents?cursor={cursor}", "list", "items",
+                  "data", "nextCursor", "nextCursor", "createdAt",
+                  "createdAt");
+    if (c == NULL)
+        ds_err_set(err, "out_of_memory", "connector");
+    return c;
+}
+
+/* POLL_INTERVAL_MS, POLL_OVERLAP_MS and POLL_START. */
+static int poll_timing(poller *p, ds_err *err)
+{
+    const char *start = ds_env_str("POLL_START", NULL);
+
+    if (ds_env_long("POLL_INTERVAL_MS", 5000, &p->interval_ms, err) < 0 ||
+        ds_env_long("POLL_OVERLAP_MS", 60000, &p->io.overlap_ms, err) < 0)
+        return -1;
+    if (p->interval_ms < 100 || p->io.overlap_ms < 0)
+        return ds_err_set(err, "bad_config", "POLL_INTERVAL_MS must be at "
+                          "least 100 and POLL_OVERLAP_MS not negative");
+    /* Without a cursor, polling starts now, or where the operator says. */
+    p->io.start_ms = wall_ms();
+    if (start != NULL && ds_poll_parse_ms(start, &p->io.start_ms) < 0)
+        return ds_err_set(err, "bad_config", "POLL_START is not an RFC 3339 "
+                          "time");
+    return 0;
+}
+
+/* Sets up poll mode for in: the listing's description, the CRM client and
+ * a Redis connection of its own. Returns 0 or -1. */
+static int poll_configure(poller *p, const ingest *in, ds_err *err)
+{
+    json_t *connector = poll_connector_from_env(err);
+    int rc;
+
+    if (connector == NULL)
+        return -1;
+    rc = ds_poll_cfg_parse(connector, &p->cfg, err);
+    json_decref(connector);
+    if (rc < 0 || poll_timing(p, err) < 0)
+        return -1;
+    p->view = *in;
+    pthread_mutex_init(&p->view.redis_lock, NULL);
+    p->view.redis = ds_runtime_redis(err);
+    if (p->view.redis == NULL)
+        return -1;
+    if (ds_api_init(&p->crm, "CRM_BASE_URL", "http://localhost:8090",
+                    "CRM_API_KEY_HEADER", "CRM_API_KEY", err) < 0)
+        return -1;
+    p->io.get = poll_get;
+    p->io.emit = poll_emit;
+    p->io.ctx = p;
+    p->io.redis = p->view.redis;
+    p->last_ok_ms = wall_ms();
+    return 0;
+}
+
+/* Frees what poll_configure made; accepts one that never ran. */
+static void poll_clear(poller *p)
+{
+    ds_api_clear(&p->crm);
+    ds_redis_free(p->view.redis);
+    p->view.redis = NULL;
+}
+
+/* Adds a round's counts to the metrics; err is NULL after a whole round. */
+static void poll_count(poller *p, const ds_poll_stats *st, const ds_err *err,
+                       long long round_ms)
+{
+    char labels[96];
+
+    ds_metric_add(POLL_PAGES, "Listing pages read and produced.", "",
+                  st->pages);
+    ds_metric_labels(labels, sizeof(labels), "result", "produced", NULL);
+    ds_metric_add(POLL_EVENTS, POLL_EVENTS_HELP, labels, st->events);
+    ds_metric_labels(labels, sizeof(labels), "result", "duplicate", NULL);
+    ds_metric_add(POLL_EVENTS, POLL_EVENTS_HELP, labels, st->duplicates);
+    ds_metric_labels(labels, sizeof(labels), "result", "skipped", NULL);
+    ds_metric_add(POLL_EVENTS, POLL_EVENTS_HELP, labels, st->skipped);
+    if (err != NULL && ds_metric_labels(labels, sizeof(labels), "reason",
+                                        err->reason, NULL) >= 0)
+        ds_metric_add(POLL_ERRORS, "Poll rounds that failed, by reason.",
+                      labels, 1);
+    if (err == NULL)
+        p->last_ok_ms = round_ms;
+    ds_metric_set(POLL_LAG, "Seconds since the start of the last whole "
+                  "poll round.", "", (double)(wall_ms() - p->last_ok_ms) /
+                  1000.0);
+}
+
+/* How long to wait after the failures-th failed round in a row: what a
+ * 429 or a spent rate budget asks for, else an exponential backoff from
+ * the interval, capped, with jitter so that replicas do not poll in
+ * step. */
+static long poll_backoff(const poller *p, int failures, const ds_err *err)
+{
+    unsigned char r = 0;
+    long wait = p->interval_ms;
+
+    if (RAND_bytes(&r, 1) != 1)
+        r = 128;
+    if (err->retry_after_ms >= 0)
+        return err->retry_after_ms + (long)r * 4;
+    while (--failures > 0 && wait < POLL_BACKOFF_CAP_MS)
+        wait *= 2;
+    if (wait > POLL_BACKOFF_CAP_MS)
+        wait = POLL_BACKOFF_CAP_MS;
+    return wait / 2 + wait / 2 * r / 255;
+}
+
+/* Sleeps ms, waking early when the process is told to stop. */
+static void poll_pause(long ms)
+{
+    long long end = mono_ms() + ms;
+
+    while (!ds_loop_stopping() && mono_ms() < end)
+        usleep(50000);
+}
+
+/* The poll thread: one round, then the interval or a backoff, until a stop
+ * signal. A round always finishes the page it is on. */
+static void *poll_main(void *arg)
+{
+    poller *p = arg;
+    int failures = 0;
+
+    while (!ds_loop_stopping()) {
+        long long started = wall_ms();
+        ds_poll_stats st;
+        ds_err err;
+        int rc;
+
+        ds_err_clear(&err);
+        rc = ds_poll_round(&p->cfg, &p->io, &st, &err);
+        poll_count(p, &st, rc < 0 ? &err : NULL, started);
+        if (rc < 0)
+            ds_log_msg(DS_LOG_WARN, "poll round failed after %ld pages: "
+                       "%s: %s", st.pages, err.reason, err.msg);
+        failures = rc < 0 ? failures + 1 : 0;
+        poll_pause(rc < 0 ? poll_backoff(p, failures, &err) :
+                   p->interval_ms);
+    }
+    return NULL;
 }
 
 /* Waits, at most bound_ms, until the requests in hand have been answered,
@@ -772,10 +1039,31 @@ static void drain(struct MHD_Daemon *d, long bound_ms)
     ds_log_msg(DS_LOG_WARN, "stopping with requests still open");
 }
 
-/* Serves until a stop signal, then stops taking connections, lets the
- * requests in hand finish (each bounded by the delivery timeout) and
- * flushes the producer. */
-static int serve(ingest *in)
+/* Starts the poll thread when poll mode is on. Returns 0 or -1. */
+static int poll_start(poller *p, const ingest *in)
+{
+    if (!in->polling)
+        return 0;
+    if (pthread_create(&p->thread, NULL, poll_main, p) != 0)
+        return -1;
+    p->running = 1;
+    ds_log_msg(DS_LOG_INFO, "polling the CRM every %ld ms", p->interval_ms);
+    return 0;
+}
+
+/* Waits for the poll thread, which finishes its page after a stop. */
+static void poll_join(poller *p)
+{
+    if (p->running)
+        pthread_join(p->thread, NULL);
+    p->running = 0;
+}
+
+/* Serves until a stop signal (and polls, in poll mode), then stops taking
+ * connections, lets the requests and the page in hand finish (each bounded
+ * by the delivery timeout) and flushes the producer. In poll mode the HTTP
+ * server still answers /healthz and /metrics. */
+static int serve(ingest *in, poller *p)
 {
     struct MHD_Daemon *d;
     long left;
@@ -792,10 +1080,15 @@ static int serve(ingest *in)
         return 1;
     }
     ds_log_msg(DS_LOG_INFO, "listening on port %ld", in->port);
+    if (poll_start(p, in) < 0) {
+        ds_log_msg(DS_LOG_ERROR, "cannot start the poll thread");
+        ds_loop_stop();
+    }
     while (!ds_loop_stopping())
         usleep(100000);
 
     ds_log_msg(DS_LOG_INFO, "stopping: no new connections, draining");
+    poll_join(p);
     MHD_quiesce_daemon(d);
     drain(d, in->delivery_ms + 3000);
     MHD_stop_daemon(d);
@@ -810,6 +1103,7 @@ static int serve(ingest *in)
 int main(int argc, char **argv)
 {
     static ingest in;
+    static poller p;
     ds_err err;
     int rc;
 
@@ -819,10 +1113,12 @@ int main(int argc, char **argv)
     ds_err_clear(&err);
     ds_loop_install_signals();
     count_init();
-    if (configure(&in, &err) < 0)
+    if (configure(&in, &err) < 0 ||
+        (in.polling && poll_configure(&p, &in, &err) < 0))
         rc = ds_runtime_fail("cannot start", &err);
     else
-        rc = serve(&in);
+        rc = serve(&in, &p);
+    poll_clear(&p);
     ds_producer_free(in.producer);
     ds_redis_free(in.redis);
     if (in.secret != NULL)

@@ -2,26 +2,33 @@
  * mapper - finds the transaction each document belongs to.
  *
  * Consumes docsync.fetched. Looks the document's accountId up in the
- * mapping table, renames the CRM's metadata to the destination's names
- * (description becomes notes) and converts the document's time into the
- * destination's date format, then publishes to docsync.mapped. An account
- * the table does not know is a permanent failure (unmapped_account): a
- * document is never attached to a guessed transaction.
+ * mapping source (MAPPING_SOURCE: the table of MAPPING_FILE, the Redis
+ * hash docsync:mapping, or a lookup on the transaction system), renames
+ * the CRM's metadata to the destination's names (description becomes
+ * notes) and converts the document's time into the destination's date
+ * format, then publishes to docsync.mapped. An account
+ * the source does not know is a permanent failure (unmapped_account), one
+ * with several transactions too (ambiguous_mapping): a document is never
+ * attached to a guessed transaction.
  */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ds_api.h"
 #include "ds_config.h"
 #include "ds_loop.h"
 #include "ds_mapping.h"
 #include "ds_runtime.h"
 #include "ds_state.h"
 #include "ds_time.h"
+#include "ds_txmap.h"
 
 typedef struct mapper {
-    ds_mapping *table;
+    ds_txmap_cfg source;
+    ds_mapping *table;        /* MAPPING_SOURCE=file */
+    ds_api dest;              /* MAPPING_SOURCE=lookup */
     const char *date_format;
     ds_redis *redis;
 } mapper;
@@ -31,7 +38,10 @@ static const ds_program PROGRAM = {
     "Reads docsync.fetched, maps accountId to transactionId and the "
     "metadata to the destination's names, publishes docsync.mapped.",
     "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, LOG_LEVEL\n"
-    "  MAPPING_FILE (CSV or JSON), DEST_DATE_FORMAT (strftime, %Y-%m-%d)\n"
+    "  MAPPING_SOURCE (file, redis or lookup), MAPPING_FILE (CSV or JSON,\n"
+    "    for file), DEST_DATE_FORMAT (strftime, %Y-%m-%d)\n"
+    "  MAPPING_CACHE_TTL_S (300), MAPPING_EMPTY_CACHE_TTL_S (60),\n"
+    "  MAPPING_LOOKUP_PATH, DEST_BASE_URL, DEST_API_KEY (for lookup)\n"
     "  MAX_ATTEMPTS, BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n",
 };
 
@@ -56,6 +66,39 @@ static int document_date(const mapper *m, const json_t *in, char *out,
     return 0;
 }
 
+/* The transactions API's JSON answer to GET path: the mapper's one call
+ * of that API, made for MAPPING_SOURCE=lookup. */
+static json_t *dest_get(void *ctx, const char *path, ds_err *err)
+{
+    mapper *m = ctx;
+
+    return ds_api_get_json(&m->dest, path, err);
+}
+
+/* The one transaction of account from the configured source, as a string
+ * the caller frees. */
+static int transaction_of(mapper *m, const char *account, char **txn,
+                          ds_err *err)
+{
+    const char *have;
+
+    switch (m->source.source) {
+    case DS_TXMAP_REDIS:
+        return ds_txmap_from_redis(m->redis, account, txn, err);
+    case DS_TXMAP_LOOKUP:
+        return ds_txmap_from_lookup(&m->source, m->redis, dest_get, m,
+                                    account, txn, err);
+    default:
+        break;
+    }
+    have = ds_mapping_lookup(m->table, account);
+    if (have == NULL)
+        return ds_err_set(err, "unmapped_account",
+                          "no transaction for account %.64s", account);
+    *txn = strdup(have);
+    return *txn != NULL ? 0 : ds_err_set(err, "out_of_memory", "txn");
+}
+
 static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
 {
     mapper *m = ctx;
@@ -63,32 +106,59 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
         json_object_get(in->value, "accountId"));
     const char *doc_id = json_string_value(
         json_object_get(in->value, "documentId"));
-    const char *txn, *notes;
-    char date[128];
+    const char *notes;
+    char date[128], *txn = NULL;
+    int rc;
 
     if (account == NULL || doc_id == NULL)
         return ds_err_set(err, "bad_message",
                           "accountId or documentId missing");
-    txn = ds_mapping_lookup(m->table, account);
-    if (txn == NULL)
-        return ds_err_set(err, "unmapped_account",
-                          "no transaction for account %.64s", account);
-    if (document_date(m, in->value, date, sizeof(date), err) < 0)
+    if (document_date(m, in->value, date, sizeof(date), err) < 0 ||
+        transaction_of(m, account, &txn, err) < 0)
         return -1;
     notes = json_string_value(json_object_get(in->value, "description"));
 
     *out = json_deep_copy(in->value);
-    if (*out == NULL)
+    if (*out == NULL) {
+        free(txn);
         return ds_err_set(err, "out_of_memory", "json");
+    }
     json_object_set_new(*out, "transactionId", json_string(txn));
     json_object_set_new(*out, "notes", json_string(notes ? notes : ""));
     json_object_set_new(*out, "documentDate", json_string(date));
-    return ds_state_mark(m->redis, doc_id, "mapper", "mapped", txn, err);
+    rc = ds_state_mark(m->redis, doc_id, "mapper", "mapped", txn, err);
+    free(txn);
+    return rc;
 }
 
-static int configure(void *ctx, ds_err *err)
+/* The connector's "transactions" and "destination" sections as the
+ * environment gives them today: MAPPING_SOURCE, MAPPING_CACHE_TTL_S,
+ * MAPPING_EMPTY_CACHE_TTL_S and MAPPING_LOOKUP_PATH (the sandbox's route
+ * by default). Returns a new object, or NULL with err set. */
+static json_t *connector_from_env(ds_err *err)
 {
-    mapper *m = ctx;
+    long ttl, empty_ttl;
+    json_t *c;
+
+    if (ds_env_long("MAPPING_CACHE_TTL_S", 300, &ttl, err) < 0 ||
+        ds_env_long("MAPPING_EMPTY_CACHE_TTL_S", 60, &empty_ttl, err) < 0)
+        return NULL;
+    c = json_pack("{s:{s:{s:s}, s:{s:s, s:s}}, s:{s:s, s:I, s:I}}",
+                  "destination", "endpoints", "accounts",
+                  ds_env_str("MAPPING_LOOKUP_PATH",
+                             "/v1/transactions?accountId={accountId}"),
+                  "accounts", "items", "data", "id", "id",
+                  "transactions", "source",
+                  ds_env_str("MAPPING_SOURCE", "file"), "cacheTtlS",
+                  (json_int_t)ttl, "emptyCacheTtlS", (json_int_t)empty_ttl);
+    if (c == NULL)
+        ds_err_set(err, "out_of_memory", "connector");
+    return c;
+}
+
+/* Loads MAPPING_FILE for MAPPING_SOURCE=file, as before sources existed. */
+static int configure_file(mapper *m, ds_err *err)
+{
     const char *path = ds_env_str("MAPPING_FILE", NULL);
 
     if (path == NULL)
@@ -101,6 +171,28 @@ static int configure(void *ctx, ds_err *err)
     if (ds_mapping_count(m->table) == 0)
         return ds_err_set(err, "bad_mapping",
                           "%s maps no account", path);
+    return 0;
+}
+
+static int configure(void *ctx, ds_err *err)
+{
+    mapper *m = ctx;
+    json_t *connector = connector_from_env(err);
+    int rc;
+
+    if (connector == NULL)
+        return -1;
+    rc = ds_txmap_cfg_parse(connector, &m->source, err);
+    json_decref(connector);
+    if (rc < 0)
+        return -1;
+    if (m->source.source == DS_TXMAP_FILE && configure_file(m, err) < 0)
+        return -1;
+    /* The transaction system's client, only where it is called. */
+    if (m->source.source == DS_TXMAP_LOOKUP &&
+        ds_api_init(&m->dest, "DEST_BASE_URL", "http://localhost:8090",
+                    "DEST_API_KEY_HEADER", "DEST_API_KEY", err) < 0)
+        return -1;
     m->date_format = ds_env_str("DEST_DATE_FORMAT", "%Y-%m-%d");
     m->redis = ds_runtime_redis(err);
     return m->redis == NULL ? -1 : 0;
@@ -111,7 +203,9 @@ static void cleanup(void *ctx)
     mapper *m = ctx;
 
     ds_mapping_free(m->table);
+    ds_api_clear(&m->dest);
     ds_redis_free(m->redis);
+    memset(m, 0, sizeof(*m));
 }
 
 int main(int argc, char **argv)
