@@ -31,8 +31,9 @@
 /* How often a process waiting for another's refresh looks at Redis. */
 #define WAIT_STEP_MS 25L
 
-/* A 401 to a token this handle got from the endpoint this recently means
- * the API refuses the credential itself: another refresh will not help. */
+/* A 401 to a token this handle got from the endpoint, this recently, to
+ * replace one a 401 refused, means the API refuses the credential itself:
+ * another refresh will not help. */
 #define REFUSE_WINDOW_MS 10000L
 
 /* The largest token endpoint answer read. */
@@ -88,8 +89,9 @@ struct ds_auth {
     char *access;            /* the token in line (OAuth2) */
     long long expires_ms;
     long long ttl_ms;
-    char *refreshed;         /* the last token this handle was granted */
-    long long refreshed_at;
+    char *refreshed;         /* the token granted to replace one a 401 */
+    long long refreshed_at;  /*   refused, and when */
+    int rejecting;           /* inside ds_auth_rejected */
     int seeded;              /* the seed refresh token was offered */
     int dead;                /* the dead mark was seen and reported */
     char identity[17];
@@ -700,7 +702,7 @@ static int take_grant(ds_auth *a, grant *g, long long gen, ds_err *err)
 
     if (rc == 0)
         rc = adopt(a, g->access, g->expires_ms, g->ttl_ms, err);
-    if (rc == 0 && set_str(&a->refreshed, g->access) == 0)
+    if (rc == 0 && a->rejecting && set_str(&a->refreshed, g->access) == 0)
         a->refreshed_at = mono_ms();
     grant_clear(g);
     return rc;
@@ -829,6 +831,7 @@ int ds_auth_rejected(ds_auth *a, const char *line,
                      const char *www_authenticate, ds_err *err)
 {
     const char *used = line;
+    int rc;
 
     (void)www_authenticate;
     if (a->kind < DS_AUTH_OAUTH2_CLIENT) {
@@ -850,7 +853,8 @@ int ds_auth_rejected(ds_auth *a, const char *line,
     /* Forget the local copy: it is refused, whatever its expiry says. */
     wipe_free(a->access);
     a->access = NULL;
-    if (obtain(a, used, err) != 0)
-        return -1;
-    return 1;
+    a->rejecting = 1;
+    rc = obtain(a, used, err);
+    a->rejecting = 0;
+    return rc != 0 ? -1 : 1;
 }
