@@ -17,6 +17,7 @@
 #include "ctl_reasons.h"
 #include "ctl_replay.h"
 #include "ctl_status.h"
+#include "ctl_token.h"
 #include "ds_config.h"
 #include "ds_log.h"
 
@@ -33,6 +34,11 @@ static const char USAGE[] =
     "                                    send records back where they failed\n"
     "  status DOCUMENT_ID [--json]       a document's state and timeline\n"
     "  reasons [--markdown]              every failure reason and what to do\n"
+    "  token show API                    an API's shared OAuth2 tokens: expiry,\n"
+    "                                    generation, dead or not (no values)\n"
+    "  token set API --refresh-token-file FILE\n"
+    "                                    store a new refresh token; revives a\n"
+    "                                    dead credential\n"
     "\n"
     "FILTERS (combined with AND):\n"
     "  --reason R  --stage S  --class transient|permanent  --document ID\n"
@@ -54,7 +60,7 @@ static const char USAGE[] =
 typedef int (*command_fn)(ctl_conf *conf, int argc, char **argv);
 
 typedef struct command {
-    const char *group;    /* "dlq", or NULL for a command of one word */
+    const char *group;    /* "dlq", "token", or NULL for a command of one word */
     const char *name;
     command_fn run;
 } command;
@@ -65,6 +71,8 @@ static const command commands[] = {
     {"dlq", "replay", ctl_replay},
     {NULL, "status", ctl_status},
     {NULL, "reasons", ctl_reasons},
+    {"token", "show", ctl_token_show},
+    {"token", "set", ctl_token_set},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -151,6 +159,11 @@ int main(int argc, char **argv)
     c = find_command(argc - i, argv + i, &used);
     if (c == NULL && strcmp(argv[i], "dlq") == 0) {
         fprintf(stderr, "docsyncctl: dlq wants list, show or replay (try "
+                "'docsyncctl --help')\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (c == NULL && strcmp(argv[i], "token") == 0) {
+        fprintf(stderr, "docsyncctl: token wants show or set (try "
                 "'docsyncctl --help')\n");
         return CTL_EXIT_USAGE;
     }
