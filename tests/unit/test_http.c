@@ -138,6 +138,29 @@ static enum MHD_Result limits(struct MHD_Connection *conn)
     return rc;
 }
 
+/* GET /many answers 200 with 200 headers of about 95 bytes each. */
+static enum MHD_Result many_headers(struct MHD_Connection *conn)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+    char name[32], value[80];
+    int i;
+
+    resp = MHD_create_response_from_buffer(2, (void *)"ok",
+                                           MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    memset(value, 'v', sizeof(value) - 1);
+    value[sizeof(value) - 1] = '\0';
+    for (i = 0; i < 200; i++) {
+        snprintf(name, sizeof(name), "X-Filler-%03d", i);
+        MHD_add_response_header(resp, name, value);
+    }
+    rc = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 static enum MHD_Result get_route(struct MHD_Connection *conn, const char *url)
 {
     char date[64];
@@ -158,6 +181,8 @@ static enum MHD_Result get_route(struct MHD_Connection *conn, const char *url)
         return reply(conn, 302, "", 0, "Location", "/ok");
     if (strcmp(url, "/limits") == 0)
         return limits(conn);
+    if (strcmp(url, "/many") == 0)
+        return many_headers(conn);
     if (strcmp(url, "/hang") == 0) {
         hang_until_released();
         return MHD_NO;
@@ -1133,6 +1158,27 @@ static void a_response_without_headers_finds_none(void **state)
     assert_string_equal(v, "");
 }
 
+static void the_kept_header_block_is_bounded(void **state)
+{
+    ds_http_req req = { 0 };
+    ds_http_resp resp;
+    char v[8];
+    ds_err err;
+
+    (void)state;
+    if (get("/many", &req, &resp, &err) != 0)
+        print_message("%s: %s\n", err.reason, err.msg);
+    assert_int_equal(err.klass, DS_CLASS_NONE);
+    assert_string_equal(resp.body, "ok");
+    print_message("kept %zu bytes of headers\n", resp.headers_len);
+    assert_in_range(resp.headers_len, 15000, 16384);
+    assert_int_equal(ds_http_resp_header(&resp, "X-Filler-000", v,
+                                         sizeof(v)), 1);
+    assert_int_equal(ds_http_resp_header(&resp, "X-Filler-199", v,
+                                         sizeof(v)), 0);
+    ds_http_resp_clear(&resp);
+}
+
 /* Only the final response's headers are kept: those of a 103 before it
  * must not be read as the answer's. */
 static void the_headers_of_a_1xx_are_not_kept(void **state)
@@ -1193,6 +1239,7 @@ int main(void)
         cmocka_unit_test(a_header_value_is_cut_at_the_cap),
         cmocka_unit_test(a_response_without_headers_finds_none),
         cmocka_unit_test(the_headers_of_a_1xx_are_not_kept),
+        cmocka_unit_test(the_kept_header_block_is_bounded),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
