@@ -93,6 +93,8 @@ struct ds_auth {
     long long refreshed_at;  /*   refused, and when */
     int rejecting;           /* inside ds_auth_rejected */
     int seeded;              /* the seed refresh token was offered */
+    grant unsaved;           /* granted but not yet stored (Redis failed) */
+    long long unsaved_gen;
     int dead;                /* the dead mark was seen and reported */
     char identity[17];
     char owner[48];          /* the lock's value while this handle holds it */
@@ -313,6 +315,7 @@ void ds_auth_free(ds_auth *a)
     wipe_free(a->refreshed);
     wipe_free(a->client_secret);
     wipe_free(a->seed_refresh);
+    grant_clear(&a->unsaved);
     free(a->token_url);
     free(a->client_id);
     free(a->scope);
@@ -430,6 +433,23 @@ static int seed_refresh(ds_auth *a, ds_err *err)
     return 0;
 }
 
+/* Nonzero, with err set, when a write got no reply or an error reply (a
+ * Redis out of memory refuses writes); frees the reply. */
+static int reply_failed(const ds_auth *a, redisReply *r, const char *cmd,
+                        ds_err *err)
+{
+    int failed;
+
+    if (r == NULL)
+        return 1;
+    failed = r->type == REDIS_REPLY_ERROR;
+    if (failed)
+        ds_err_set(err, "redis_error", "%s: token %s: %.80s", a->api, cmd,
+                   r->str);
+    freeReplyObject(r);
+    return failed;
+}
+
 /* Stores what the endpoint granted, for every process, and lifts a dead
  * mark: the credential works. Returns 0 or -1. */
 static int store_write(ds_auth *a, const grant *g, long long gen,
@@ -448,14 +468,10 @@ static int store_write(ds_auth *a, const grant *g, long long gen,
      * harmless (ds_redis.h). */
     r = ds_redis_argv(a->redis, err, g->refresh != NULL ? 12 : 10, argv,
                       NULL);
-    if (r == NULL)
+    if (reply_failed(a, r, "HSET", err))
         return -1;
-    freeReplyObject(r);
     r = ds_redis_cmd(a->redis, err, "DEL %s:dead", a->key);
-    if (r == NULL)
-        return -1;
-    freeReplyObject(r);
-    return 0;
+    return reply_failed(a, r, "DEL", err) ? -1 : 0;
 }
 
 /* Takes the refresh lock when it is free. Returns 0 with *got set, or -1. */
@@ -696,16 +712,46 @@ static int credential_dead(ds_auth *a, const char *why, int set_mark,
 }
 
 /* Stores and adopts a fresh grant. */
+/*
+ * Stores and adopts a fresh grant. When Redis fails to store it, the
+ * grant is still used here and kept, to be stored as soon as Redis
+ * answers (store_unsaved): the endpoint has consumed the old refresh
+ * token, so losing the new one would kill the credential.
+ */
 static int take_grant(ds_auth *a, grant *g, long long gen, ds_err *err)
 {
-    int rc = store_write(a, g, gen + 1, err);
+    ds_err serr;
+    int rc;
 
-    if (rc == 0)
-        rc = adopt(a, g->access, g->expires_ms, g->ttl_ms, err);
+    ds_err_clear(&serr);
+    if (store_write(a, g, gen + 1, &serr) != 0) {
+        ds_log_msg(DS_LOG_WARN, "%s: a new token could not be stored in "
+                   "Redis (%s); it is kept to be stored later", a->api,
+                   serr.reason);
+        grant_clear(&a->unsaved);
+        a->unsaved = *g;
+        a->unsaved_gen = gen + 1;
+        memset(g, 0, sizeof(*g));
+        g = &a->unsaved;
+    }
+    rc = adopt(a, g->access, g->expires_ms, g->ttl_ms, err);
     if (rc == 0 && a->rejecting && set_str(&a->refreshed, g->access) == 0)
         a->refreshed_at = mono_ms();
-    grant_clear(g);
+    if (g != &a->unsaved)
+        grant_clear(g);
     return rc;
+}
+
+/* Stores a grant that Redis refused earlier, before anything else is
+ * read: its refresh token is the only one the endpoint still takes. */
+static int store_unsaved(ds_auth *a, ds_err *err)
+{
+    if (a->unsaved.access == NULL)
+        return 0;
+    if (store_write(a, &a->unsaved, a->unsaved_gen, err) != 0)
+        return -1;
+    grant_clear(&a->unsaved);
+    return 0;
 }
 
 /*
@@ -779,7 +825,7 @@ static int obtain(ds_auth *a, const char *stale, ds_err *err)
     stored st;
     int got = 0, rc;
 
-    if (seed_refresh(a, err) != 0)
+    if (store_unsaved(a, err) != 0 || seed_refresh(a, err) != 0)
         return -1;
     for (;;) {
         if (store_read(a, &st, err) != 0)

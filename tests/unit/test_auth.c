@@ -36,6 +36,7 @@ typedef struct endpoint {
     int no_access_token;    /* answer 200 without an access_token */
     long delay_ms;          /* before answering a grant */
     int steal_next;         /* see steal() */
+    int fill_redis;         /* make Redis refuse writes during a grant */
     int requests;           /* grant requests of any outcome */
     int grants;             /* tokens issued */
     int reused;             /* consumed refresh tokens presented again */
@@ -158,6 +159,15 @@ static void steal(void)
     redisFree(c);
 }
 
+/* CONFIG SET name value on the test's Redis. */
+static void redis_config(const char *name, const char *value)
+{
+    redisContext *c = redisConnect("127.0.0.1", redis_port);
+
+    freeReplyObject(redisCommand(c, "CONFIG SET %s %s", name, value));
+    redisFree(c);
+}
+
 /* POST /oauth/token. */
 static enum MHD_Result token(struct MHD_Connection *conn, const char *form)
 {
@@ -199,6 +209,10 @@ static enum MHD_Result token(struct MHD_Connection *conn, const char *form)
         return answer(conn, 400, "{\"error\":\"unsupported_grant_type\"}");
     }
     issue(strcmp(grant_type, "refresh_token") == 0, access, rt, sizeof(rt));
+    if (ep.fill_redis) {
+        ep.fill_redis = 0;
+        redis_config("maxmemory", "1");
+    }
     if (ep.no_access_token)
         snprintf(json, sizeof(json), "{\"token_type\":\"Bearer\"}");
     else
@@ -278,6 +292,7 @@ static void endpoint_reset(void)
     ep.no_access_token = 0;
     ep.delay_ms = 0;
     ep.steal_next = 0;
+    ep.fill_redis = 0;
     ep.requests = ep.grants = ep.reused = ep.invalid = 0;
     ep.nconsumed = 0;
     ep.n = 0;
@@ -680,6 +695,36 @@ static void invalid_grant_after_another_rotation_is_recovered(void **st)
     assert_true(dead_metric_is(0));
 }
 
+/* Redis refuses to store a rotated refresh token (out of memory): the
+ * token is kept in the process and stored when Redis takes writes again,
+ * instead of being lost with the credential. */
+static void a_grant_redis_could_not_store_is_stored_later(void **st)
+{
+    rig *g = *st;
+    char *rt;
+    ds_auth *a;
+
+    FX_REQUIRE(&g->f);
+    ep.ttl_s = 1;
+    a = proc(g, 0, DS_AUTH_OAUTH2_REFRESH, 0);
+    assert_line(a, "Authorization: Bearer at-1");
+    fx_sleep_ms(1100);
+    ep.fill_redis = 1;
+    assert_line(a, "Authorization: Bearer at-2");
+    rt = redis_str(g, "HGET %s refresh", KEY);
+    assert_string_equal(rt ? rt : "(none)", "rt-1");
+    free(rt);
+
+    redis_config("maxmemory", "0");
+    fx_sleep_ms(1100);
+    assert_line(a, "Authorization: Bearer at-3");
+    assert_int_equal(ep_get(&ep.invalid), 0);
+    assert_int_equal(fx_redis_int(&g->f, "EXISTS " KEY ":dead"), 0);
+    rt = redis_str(g, "HGET %s refresh", KEY);
+    assert_string_equal(rt ? rt : "(none)", "rt-3");
+    free(rt);
+}
+
 static void a_dead_credential_holds_until_a_new_token_is_stored(void **st)
 {
     rig *g = *st;
@@ -739,6 +784,7 @@ int main(void)
         T(processes_at_expiry_together_make_one_grant),
         T(the_seed_is_used_only_when_redis_has_no_refresh_token),
         T(invalid_grant_after_another_rotation_is_recovered),
+        T(a_grant_redis_could_not_store_is_stored_later),
         T(a_dead_credential_holds_until_a_new_token_is_stored),
     };
 #undef T
