@@ -711,7 +711,6 @@ static int credential_dead(ds_auth *a, const char *why, int set_mark,
                       a->api);
 }
 
-/* Stores and adopts a fresh grant. */
 /*
  * Stores and adopts a fresh grant. When Redis fails to store it, the
  * grant is still used here and kept, to be stored as soon as Redis
@@ -784,15 +783,20 @@ static int refresh_locked(ds_auth *a, stored *st, ds_err *err)
             wipe_free(used);
             return -1;
         }
-        if (st->refresh == NULL || strcmp(st->refresh, used) == 0)
-            break;
+        if (st->refresh == NULL || strcmp(st->refresh, used) == 0) {
+            wipe_free(used);
+            return credential_dead(a, "invalid_grant", 1, err);
+        }
         if (usable(a, st, NULL)) {
             wipe_free(used);
             return adopt(a, st->access, st->expires_ms, st->ttl_ms, err);
         }
     }
+    /* Rotated by others under our feet twice: not dead, just contended. */
     wipe_free(used);
-    return credential_dead(a, "invalid_grant", 1, err);
+    return ds_err_set(err, "credential_refused", "%s: the refresh token "
+                      "kept changing during the refresh; tried again later",
+                      a->api);
 }
 
 /* With the lock: looks once more (a refresh may have ended between our
