@@ -15,6 +15,10 @@
 #define DEFAULT_TIMEOUT_MS 60000L
 #define DEFAULT_MAX_BODY ((size_t)1 << 20)
 
+/* The header block kept in a response; lines past it are dropped. A server
+ * has no business sending more, and the block must not grow unbounded. */
+#define MAX_HEADER_BLOCK ((size_t)16 << 10)
+
 /* A delta longer than this is not a wait a server can mean. */
 #define MAX_RETRY_AFTER_S (7L * 24 * 3600)
 
@@ -39,6 +43,7 @@ typedef struct http_call {
     int read_bad_size;     /* the stream was shorter or longer than said */
     int64_t sent;          /* streamed body bytes handed to libcurl */
     long retry_after_ms;
+    size_t headers_alloc;  /* bytes allocated for resp->headers */
     int err_was_set;       /* err held an error before this call */
     int progress_aborted;  /* the caller's progress hook said stop */
     long long progress_at_ms;
@@ -86,14 +91,34 @@ void ds_http_resp_clear(ds_http_resp *resp)
     memset(resp, 0, sizeof(*resp));
 }
 
+/* Finds name (any case) in the kept header block and copies its trimmed
+ * value into out. Returns 1 when found, 0 when not. */
 int ds_http_resp_header(const ds_http_resp *resp, const char *name,
                         char *out, size_t cap)
 {
-    /* Filled in with the header capture; until then no header is known. */
-    (void)resp;
-    (void)name;
+    size_t nlen = strlen(name);
+    const char *line, *end, *v, *vend;
+
     if (cap > 0)
         out[0] = '\0';
+    if (resp == NULL || resp->headers == NULL || nlen == 0)
+        return 0;
+    for (line = resp->headers; *line != '\0'; line = end) {
+        end = strchr(line, '\n');
+        end = end != NULL ? end + 1 : line + strlen(line);
+        if ((size_t)(end - line) <= nlen || line[nlen] != ':' ||
+            strncasecmp(line, name, nlen) != 0)
+            continue;
+        v = line + nlen + 1;
+        vend = end;
+        while (v < vend && (*v == ' ' || *v == '\t'))
+            v++;
+        while (vend > v && isspace((unsigned char)vend[-1]))
+            vend--;
+        if (cap > 0)
+            snprintf(out, cap, "%.*s", (int)(vend - v), v);
+        return 1;
+    }
     return 0;
 }
 
@@ -207,27 +232,72 @@ static int call_fail(http_call *c, ds_err *err, const char *reason,
     return -1;
 }
 
-static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+/* Appends one header line to the kept block; a line that would take the
+ * block past MAX_HEADER_BLOCK is dropped. Returns 0, or -1 out of memory. */
+static int keep_header(http_call *c, const char *buf, size_t n)
+{
+    ds_http_resp *resp = c->resp;
+    size_t need = resp->headers_len + n + 1;
+    char *grown;
+
+    if (need > MAX_HEADER_BLOCK + 1)
+        return 0;
+    if (need > c->headers_alloc) {
+        size_t want = c->headers_alloc ? c->headers_alloc * 2 : 1024;
+
+        if (want < need)
+            want = need;
+        grown = realloc(resp->headers, want);
+        if (grown == NULL)
+            return -1;
+        resp->headers = grown;
+        c->headers_alloc = want;
+    }
+    memcpy(resp->headers + resp->headers_len, buf, n);
+    resp->headers_len += n;
+    resp->headers[resp->headers_len] = '\0';
+    return 0;
+}
+
+/* Reads Retry-After from a header line into c->retry_after_ms. */
+static void note_retry_after(http_call *c, const char *buf, size_t n)
 {
     static const char name[] = "retry-after:";
-    http_call *c = ud;
-    size_t n = size * nitems;
     char value[128];
     size_t vlen;
 
-    /* A new status line starts a new response (after a 100 Continue). */
-    if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-        c->retry_after_ms = -1;
-        return n;
-    }
     if (n <= sizeof(name) - 1 || strncasecmp(buf, name, sizeof(name) - 1))
-        return n;
+        return;
     vlen = n - (sizeof(name) - 1);
     if (vlen >= sizeof(value))
-        return n;
+        return;
     memcpy(value, buf + sizeof(name) - 1, vlen);
     value[vlen] = '\0';
     c->retry_after_ms = ds_http_parse_retry_after(value, (long long)time(NULL));
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+{
+    http_call *c = ud;
+    size_t n = size * nitems;
+
+    /* A new status line starts a new response (after a 100 Continue):
+     * only the final response's headers are kept. */
+    if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+        c->retry_after_ms = -1;
+        c->resp->headers_len = 0;
+        if (c->resp->headers != NULL)
+            c->resp->headers[0] = '\0';
+        return n;
+    }
+    /* The blank line that ends a block, or a malformed line. */
+    if (memchr(buf, ':', n) == NULL)
+        return n;
+    note_retry_after(c, buf, n);
+    if (keep_header(c, buf, n) != 0) {
+        c->out_of_memory = 1;
+        return 0;
+    }
     return n;
 }
 

@@ -88,6 +88,18 @@ static const ds_reason table[] = {
      "check the configured header names and keys"},
     {"http_bad_request", P, 0, 0, "a request could not be built",
      "check the configured URLs"},
+    {"credential_refused", T, OUT | DS_REASON_WAIT, 0,
+     "the API or its token endpoint refused the credential even after a "
+     "re-read and a refresh; the stage holds instead of dead-lettering",
+     "docsyncctl token show API; store a new refresh token with "
+     "docsyncctl token set API --refresh-token-file FILE, or fix the key"},
+    {"rate_limited", T, DS_REASON_WAIT, 0,
+     "the API's shared request budget has no slot within the wait allowed; "
+     "the record is given back and tried later",
+     "none if brief; else raise the API's limit or lower the load"},
+    {"token_endpoint", T, OUT, 0,
+     "the OAuth2 token endpoint failed (5xx, timeout, no access_token)",
+     "check the token endpoint; the stages wait and go on"},
     {"http_unexpected", P, 0, 0,
      "an API answered with a status docsync does not follow (3xx)",
      "check the configured URL: redirects are not followed"},

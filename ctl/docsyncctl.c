@@ -18,6 +18,7 @@
 #include "ctl_reasons.h"
 #include "ctl_replay.h"
 #include "ctl_status.h"
+#include "ctl_token.h"
 #include "ds_config.h"
 #include "ds_log.h"
 
@@ -37,6 +38,11 @@ static const char USAGE[] =
     "  mapping load FILE                 replace the mapping in Redis\n"
     "  mapping show [ACCOUNT]            the mapping in Redis\n"
     "  mapping clear-cache [ACCOUNT]     forget cached account lookups\n"
+    "  token show API                    an API's shared OAuth2 tokens: expiry,\n"
+    "                                    generation, dead or not (no values)\n"
+    "  token set API --refresh-token-file FILE\n"
+    "                                    store a new refresh token; revives a\n"
+    "                                    dead credential\n"
     "\n"
     "FILTERS (combined with AND):\n"
     "  --reason R  --stage S  --class transient|permanent  --document ID\n"
@@ -58,7 +64,7 @@ static const char USAGE[] =
 typedef int (*command_fn)(ctl_conf *conf, int argc, char **argv);
 
 typedef struct command {
-    const char *group;    /* "dlq", or NULL for a command of one word */
+    const char *group;    /* "dlq", "token", or NULL for a command of one word */
     const char *name;
     command_fn run;
 } command;
@@ -72,6 +78,8 @@ static const command commands[] = {
     {"mapping", "load", ctl_mapping_load},
     {"mapping", "show", ctl_mapping_show},
     {"mapping", "clear-cache", ctl_mapping_clear_cache},
+    {"token", "show", ctl_token_show},
+    {"token", "set", ctl_token_set},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -158,6 +166,11 @@ int main(int argc, char **argv)
     c = find_command(argc - i, argv + i, &used);
     if (c == NULL && strcmp(argv[i], "dlq") == 0) {
         fprintf(stderr, "docsyncctl: dlq wants list, show or replay (try "
+                "'docsyncctl --help')\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (c == NULL && strcmp(argv[i], "token") == 0) {
+        fprintf(stderr, "docsyncctl: token wants show or set (try "
                 "'docsyncctl --help')\n");
         return CTL_EXIT_USAGE;
     }

@@ -116,6 +116,51 @@ static enum MHD_Result echo(struct MHD_Connection *conn, upload *up)
     return reply(conn, 200, up->buf ? up->buf : "", up->len, NULL, NULL);
 }
 
+/* GET /limits answers 429 with the rate-limit headers of a vendor, one of
+ * them with blanks around its value and one repeated. */
+static enum MHD_Result limits(struct MHD_Connection *conn)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+
+    resp = MHD_create_response_from_buffer(4, (void *)"slow",
+                                           MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, "X-RateLimit-Limit", "20");
+    MHD_add_response_header(resp, "x-ratelimit-remaining", "0 \t");
+    MHD_add_response_header(resp, "X-RateLimit-Reset", "750");
+    MHD_add_response_header(resp, "RateLimit", "\"default\";r=0;t=3");
+    MHD_add_response_header(resp, "RateLimit", "\"other\";r=5;t=9");
+    MHD_add_response_header(resp, "Retry-After", "2");
+    rc = MHD_queue_response(conn, 429, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* GET /many answers 200 with 200 headers of about 95 bytes each. */
+static enum MHD_Result many_headers(struct MHD_Connection *conn)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+    char name[32], value[80];
+    int i;
+
+    resp = MHD_create_response_from_buffer(2, (void *)"ok",
+                                           MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    memset(value, 'v', sizeof(value) - 1);
+    value[sizeof(value) - 1] = '\0';
+    for (i = 0; i < 200; i++) {
+        snprintf(name, sizeof(name), "X-Filler-%03d", i);
+        MHD_add_response_header(resp, name, value);
+    }
+    rc = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 static enum MHD_Result get_route(struct MHD_Connection *conn, const char *url)
 {
     char date[64];
@@ -134,6 +179,10 @@ static enum MHD_Result get_route(struct MHD_Connection *conn, const char *url)
         return reply(conn, 503, "busy", 4, "Retry-After", "soon");
     if (strcmp(url, "/302") == 0)
         return reply(conn, 302, "", 0, "Location", "/ok");
+    if (strcmp(url, "/limits") == 0)
+        return limits(conn);
+    if (strcmp(url, "/many") == 0)
+        return many_headers(conn);
     if (strcmp(url, "/hang") == 0) {
         hang_until_released();
         return MHD_NO;
@@ -237,6 +286,7 @@ typedef struct raw {
     int lfd;
     int port;
     int drop_request;       /* 1-based request to drop unanswered; 0 none */
+    int early_hints;        /* send a 103 with its own headers first */
     atomic_int stop;
     pthread_t thread;
     /* Read these only after raw_stop. */
@@ -318,9 +368,12 @@ static void raw_serve(raw *r, int fd)
         r->requests++;
         if (r->requests == r->drop_request)
             return;
+        if (r->early_hints)
+            dprintf(fd, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n"
+                    "X-Phase: early\r\n\r\n");
         len = snprintf(answer, sizeof(answer), "received=%zu", r->body_len);
-        dprintf(fd, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len,
-                answer);
+        dprintf(fd, "HTTP/1.1 200 OK\r\nX-Phase: final\r\n"
+                "Content-Length: %d\r\n\r\n%s", len, answer);
     }
 }
 
@@ -1043,6 +1096,115 @@ static void a_header_with_a_line_break_is_refused(void **state)
     ds_http_resp_clear(&resp);
 }
 
+/* ------------------------------------------------------------------ */
+/* Response headers                                                    */
+
+static void response_headers_are_found_in_any_case_and_trimmed(void **state)
+{
+    ds_http_req req = { 0 };
+    ds_http_resp resp;
+    char v[64];
+    ds_err err;
+
+    (void)state;
+    assert_int_equal(get("/limits", &req, &resp, &err), -1);
+    assert_int_equal(resp.status, 429);
+    assert_non_null(resp.headers);
+    assert_int_equal(resp.headers_len, strlen(resp.headers));
+
+    assert_int_equal(ds_http_resp_header(&resp, "X-RATELIMIT-REMAINING", v,
+                                         sizeof(v)), 1);
+    assert_string_equal(v, "0");
+    assert_int_equal(ds_http_resp_header(&resp, "x-ratelimit-reset", v,
+                                         sizeof(v)), 1);
+    assert_string_equal(v, "750");
+    /* The first of a repeated header; a prefix of a name is not it. */
+    assert_int_equal(ds_http_resp_header(&resp, "ratelimit", v, sizeof(v)),
+                     1);
+    assert_string_equal(v, "\"default\";r=0;t=3");
+    assert_int_equal(ds_http_resp_header(&resp, "X-RateLimit", v,
+                                         sizeof(v)), 0);
+    assert_string_equal(v, "");
+    /* Retry-After is still read into the error. */
+    assert_int_equal(err.retry_after_ms, 2000);
+    ds_http_resp_clear(&resp);
+    assert_null(resp.headers);
+    assert_int_equal(resp.headers_len, 0);
+}
+
+static void a_header_value_is_cut_at_the_cap(void **state)
+{
+    ds_http_req req = { 0 };
+    ds_http_resp resp;
+    char v[4];
+    ds_err err;
+
+    (void)state;
+    get("/limits", &req, &resp, &err);
+    assert_int_equal(ds_http_resp_header(&resp, "RateLimit", v, sizeof(v)),
+                     1);
+    assert_string_equal(v, "\"de");
+    ds_http_resp_clear(&resp);
+}
+
+static void a_response_without_headers_finds_none(void **state)
+{
+    ds_http_resp resp = { 0 };
+    char v[8] = "junk";
+
+    (void)state;
+    assert_int_equal(ds_http_resp_header(&resp, "Retry-After", v, sizeof(v)),
+                     0);
+    assert_string_equal(v, "");
+}
+
+static void the_kept_header_block_is_bounded(void **state)
+{
+    ds_http_req req = { 0 };
+    ds_http_resp resp;
+    char v[8];
+    ds_err err;
+
+    (void)state;
+    if (get("/many", &req, &resp, &err) != 0)
+        print_message("%s: %s\n", err.reason, err.msg);
+    assert_int_equal(err.klass, DS_CLASS_NONE);
+    assert_string_equal(resp.body, "ok");
+    print_message("kept %zu bytes of headers\n", resp.headers_len);
+    assert_in_range(resp.headers_len, 15000, 16384);
+    assert_int_equal(ds_http_resp_header(&resp, "X-Filler-000", v,
+                                         sizeof(v)), 1);
+    assert_int_equal(ds_http_resp_header(&resp, "X-Filler-199", v,
+                                         sizeof(v)), 0);
+    ds_http_resp_clear(&resp);
+}
+
+/* Only the final response's headers are kept: those of a 103 before it
+ * must not be read as the answer's. */
+static void the_headers_of_a_1xx_are_not_kept(void **state)
+{
+    raw *r = raw_start(0);
+    ds_http_req req = { .method = "GET" };
+    ds_http_resp resp;
+    char url[128], v[32];
+    ds_err err;
+
+    (void)state;
+    r->early_hints = 1;
+    url_of(url, sizeof(url), r->port, "/hints");
+    req.url = url;
+    ds_err_clear(&err);
+    assert_int_equal(ds_http_do(client, &req, &resp, &err), 0);
+    raw_stop(r);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(ds_http_resp_header(&resp, "X-Phase", v, sizeof(v)), 1);
+    assert_string_equal(v, "final");
+    assert_int_equal(ds_http_resp_header(&resp, "Link", v, sizeof(v)), 0);
+    assert_null(strstr(resp.headers, "HTTP/"));
+    ds_http_resp_clear(&resp);
+    raw_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1073,6 +1235,11 @@ int main(void)
         cmocka_unit_test(a_resent_stream_is_rewound_and_sent_whole),
         cmocka_unit_test(error_messages_hold_no_credentials),
         cmocka_unit_test(a_header_with_a_line_break_is_refused),
+        cmocka_unit_test(response_headers_are_found_in_any_case_and_trimmed),
+        cmocka_unit_test(a_header_value_is_cut_at_the_cap),
+        cmocka_unit_test(a_response_without_headers_finds_none),
+        cmocka_unit_test(the_headers_of_a_1xx_are_not_kept),
+        cmocka_unit_test(the_kept_header_block_is_bounded),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
