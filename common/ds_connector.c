@@ -855,6 +855,30 @@ int ds_connector_path(const ds_connector *c, ds_side side,
     return ds_template_expand(tpl, vars, out, cap, err);
 }
 
+static const char *str_or(const ds_connector *c, const char *path,
+                          const char *def)
+{
+    const char *v = json_string_value(ds_json_path(c->root, path));
+
+    return v != NULL ? v : def;
+}
+
+void ds_connector_doc_view(const ds_connector *c, ds_doc_view *v)
+{
+    v->root = str_or(c, "destination.document.root", NULL);
+    v->id = str_or(c, "destination.document.id", "id");
+    v->file_name = str_or(c, "destination.document.fileName", "fileName");
+    v->size = str_or(c, "destination.document.size", "size");
+    v->transaction_id = str_or(c, "destination.document.transactionId",
+                               "transactionId");
+    v->sum_field = str_or(c, "destination.document.checksum.field",
+                          "md5Checksum");
+    v->sum_algorithm = str_or(c, "destination.document.checksum.algorithm",
+                              "md5");
+    v->sum_encoding = str_or(c, "destination.document.checksum.encoding",
+                             "hex");
+}
+
 /* ---- the built-in connector ---------------------------------------- */
 
 /* The standard CRM and transaction system, read from the variables docsync

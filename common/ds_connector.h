@@ -101,6 +101,16 @@ int ds_connector_fail(const ds_connector *c, const char *path,
 int ds_connector_has_endpoint(const ds_connector *c, ds_side side,
                               const char *endpoint);
 
+/* How the destination describes one stored document (destination.document
+ * with its defaults): dotted paths below root (NULL: the body itself). */
+typedef struct ds_doc_view {
+    const char *root, *id, *file_name, *size, *transaction_id;
+    const char *sum_field, *sum_algorithm, *sum_encoding;
+} ds_doc_view;
+
+/* Fills v from the connector; the strings belong to c. */
+void ds_connector_doc_view(const ds_connector *c, ds_doc_view *v);
+
 /* Expands the side's endpoint template (e.g. "metadata") with vars into
  * out of cap bytes. Returns 0, or -1 with err: "bad_message" when a
  * variable the template uses has no value, "bad_config" when the path does

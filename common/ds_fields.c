@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "ds_crypto.h"
 #include "ds_time.h"
 
 static const char *const FORMATS[] = {"rfc3339", "epoch_s", "epoch_ms",
@@ -240,4 +242,27 @@ json_t *ds_fields_apply(const json_t *rules, const json_t *in,
             json_object_set_new(out, name, v);
     }
     return out;
+}
+
+int ds_checksum_equal(const char *hex, const char *got,
+                      const char *encoding)
+{
+    unsigned char bytes[66];  /* 3 * (88 / 4) */
+    char text[2 * sizeof(bytes) + 1];
+    size_t n = got != NULL ? strlen(got) : 0;
+    long len, i;
+
+    if (hex == NULL || got == NULL)
+        return 0;
+    if (encoding == NULL || strcmp(encoding, "hex") == 0)
+        return strcasecmp(hex, got) == 0;
+    /* base64 of the digest: at most 64 bytes, so at most 88 characters. */
+    if (n == 0 || n > 88)
+        return 0;
+    len = ds_b64_decode(got, n, bytes);
+    if (len <= 0 || len > 64)
+        return 0;
+    for (i = 0; i < len; i++)
+        snprintf(text + 2 * i, 3, "%02x", bytes[i]);
+    return strcasecmp(hex, text) == 0;
 }

@@ -44,4 +44,9 @@ json_t *ds_fields_apply(const json_t *rules, const json_t *in,
 json_t *ds_fields_time(const json_t *v, const char *from_format,
                        const char *format);
 
+/* Compares a checksum the API gave (got, in encoding "hex" or "base64")
+ * with ours in hex. Returns 1 when they name the same bytes, else 0. */
+int ds_checksum_equal(const char *hex, const char *got,
+                      const char *encoding);
+
 #endif
