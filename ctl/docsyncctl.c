@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ctl_conf.h"
+#include "ctl_connector.h"
 #include "ctl_dlq.h"
 #include "ctl_msg.h"
 #include "ctl_reasons.h"
@@ -33,6 +34,7 @@ static const char USAGE[] =
     "                                    send records back where they failed\n"
     "  status DOCUMENT_ID [--json]       a document's state and timeline\n"
     "  reasons [--markdown]              every failure reason and what to do\n"
+    "  connector check [FILE]            validate a connector file\n"
     "\n"
     "FILTERS (combined with AND):\n"
     "  --reason R  --stage S  --class transient|permanent  --document ID\n"
@@ -65,6 +67,7 @@ static const command commands[] = {
     {"dlq", "replay", ctl_replay},
     {NULL, "status", ctl_status},
     {NULL, "reasons", ctl_reasons},
+    {"connector", "check", ctl_connector_check},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
