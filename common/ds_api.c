@@ -103,8 +103,9 @@ static int send_once(ds_api *api, ds_http_req *req, ds_http_resp *resp,
 int ds_api_do(ds_api *api, const char *method, const char *path,
               ds_http_req *req, ds_http_resp *resp, ds_err *err)
 {
-    char url[2048], www[512], used[1024];
+    char url[2048], www[512];
     const char *line = NULL;
+    char *used;
     ds_err first;
     int n, again;
 
@@ -129,10 +130,16 @@ int ds_api_do(ds_api *api, const char *method, const char *path,
      * ds_http_do rewinds a streamed body before it sends it again. */
     if (!ds_http_resp_header(resp, "WWW-Authenticate", www, sizeof(www)))
         www[0] = '\0';
-    snprintf(used, sizeof(used), "%s", line != NULL ? line : "");
-    again = ds_auth_rejected(api->auth, line != NULL ? used : NULL,
-                             www[0] != '\0' ? www : NULL, err);
-    memset(used, 0, sizeof(used));
+    /* A copy of the line: ds_auth_rejected may replace what line points
+     * at while it compares. Tokens can be long (JWTs): no fixed buffer. */
+    used = line != NULL ? strdup(line) : NULL;
+    if (line != NULL && used == NULL)
+        return ds_err_set(err, "out_of_memory", "credential line");
+    again = ds_auth_rejected(api->auth, used, www[0] != '\0' ? www : NULL,
+                             err);
+    if (used != NULL)
+        memset(used, 0, strlen(used));
+    free(used);
     if (again != 1) {
         /* ds_auth_rejected set err; else the 401 itself is the error. */
         if (err->klass == DS_CLASS_NONE)
