@@ -168,8 +168,8 @@ int ds_connector_bool(const ds_connector *c, const char *path, int fallback,
 
 /* Reads the secret a {"secretEnv"} at path names, kept in slot. NULL is
  * fine for an optional secret that is absent. */
-static int read_secret(ds_connector *c, conn_side *sd, int slot, const char *path,
-                       const char **out, ds_err *err)
+static int read_secret(ds_connector *c, conn_side *sd, int slot,
+                       const char *path, const char **out, ds_err *err)
 {
     const char *name = json_string_value(ds_json_path(
         ds_json_path(c->root, path), "secretEnv"));

@@ -23,6 +23,9 @@ int ds_connector_failf(const char *label, ds_err *err, const char *reason,
                       what);
 }
 
+/* Every failure of this file names the connector first. */
+#define failf ds_connector_failf
+
 static void join(char *out, size_t cap, const char *path, const char *key)
 {
     /* A path cut short still names its section; keys of a file that
@@ -190,24 +193,24 @@ static json_t *env_value(const char *label, const json_t *ref,
     long long n;
 
     if (name == NULL || name[0] == '\0')
-        return ds_connector_failf(label, err, "bad_connector", path,
+        return failf(label, err, "bad_connector", path,
                      "env: not a variable name"), NULL;
     text = ds_env_str(name, NULL);
     if (text == NULL && def != NULL)
         return json_deep_copy(def);
     if (text == NULL)
-        return ds_connector_failf(label, err, "config_missing", path, "%.64s is not set",
+        return failf(label, err, "config_missing", path, "%.64s is not set",
                      name), NULL;
     if (json_is_integer(def)) {
         n = strtoll(text, &end, 10);
         if (*end != '\0')
-            return ds_connector_failf(label, err, "config_invalid", path,
+            return failf(label, err, "config_invalid", path,
                          "%.64s is not a whole number", name), NULL;
         return json_integer(n);
     }
     if (json_is_boolean(def)) {
         if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)
-            return ds_connector_failf(label, err, "config_invalid", path,
+            return failf(label, err, "config_invalid", path,
                          "%.64s is not true or false", name), NULL;
         return json_boolean(strcmp(text, "true") == 0);
     }
@@ -259,11 +262,11 @@ static int check_secret(const char *label, const json_t *v,
     const json_t *name = json_object_get(v, "secretEnv");
 
     if (json_is_string(v))
-        return ds_connector_failf(label, err, "bad_connector", path, "a secret is never "
+        return failf(label, err, "bad_connector", path, "a secret is never "
                      "written in the file: use {\"secretEnv\": NAME}");
     if (!json_is_object(v) || json_object_size(v) != 1 ||
         !json_is_string(name) || json_string_length(name) == 0)
-        return ds_connector_failf(label, err, "bad_connector", path,
+        return failf(label, err, "bad_connector", path,
                      "not {\"secretEnv\": NAME}");
     return 0;
 }
@@ -276,17 +279,18 @@ static int check_template(const char *label, const char *tpl,
     const char *p = tpl;
 
     if (tpl[0] != '/')
-        return ds_connector_failf(label, err, "bad_connector", path,
+        return failf(label, err, "bad_connector", path,
                      "must start with / (it follows baseUrl)");
     while ((p = strpbrk(p, "{}")) != NULL) {
         const char *end = strchr(p, '}');
         char name[64];
 
         if (*p == '}' || end == NULL || (size_t)(end - p) >= sizeof(name))
-            return ds_connector_failf(label, err, "bad_connector", path, "unbalanced braces");
+            return failf(label, err, "bad_connector", path,
+                         "unbalanced braces");
         snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
         if (!in_list(name, vars))
-            return ds_connector_failf(label, err, "bad_connector", path,
+            return failf(label, err, "bad_connector", path,
                          "unknown variable {%s}", name);
         p = end + 1;
     }
@@ -301,12 +305,13 @@ static int check_headers(const char *label, const json_t *v,
     json_t *h;
 
     if (json_object_size(v) > DS_CONNECTOR_MAX_HEADERS)
-        return ds_connector_failf(label, err, "bad_connector", path, "more than %d headers",
+        return failf(label, err, "bad_connector", path, "more than %d headers",
                      DS_CONNECTOR_MAX_HEADERS);
     json_object_foreach((json_t *)v, key, h) {
         join(sub, sizeof(sub), path, key);
         if (key[0] == '\0' || strpbrk(key, ": \r\n") != NULL)
-            return ds_connector_failf(label, err, "bad_connector", sub, "not a header name");
+            return failf(label, err, "bad_connector", sub,
+                         "not a header name");
         if (!json_is_string(h) && check_secret(label, h, sub, err) < 0)
             return -1;
     }
@@ -341,17 +346,17 @@ static int check_value(const char *label, const json_t *v,
     if (s->kind == K_SECRET)
         return check_secret(label, v, path, err);
     if (!type_ok(s->kind, v))
-        return ds_connector_failf(label, err, "bad_connector", path, "%s",
+        return failf(label, err, "bad_connector", path, "%s",
                      type_name(s->kind));
     switch (s->kind) {
     case K_STR:
         if (s->arg != NULL && !in_list(json_string_value(v), s->arg))
-            return ds_connector_failf(label, err, "bad_connector", path,
+            return failf(label, err, "bad_connector", path,
                          "unknown value \"%.40s\"", json_string_value(v));
         return 0;
     case K_INT:
         return json_integer_value(v) < 0 ?
-               ds_connector_failf(label, err, "bad_connector", path, "negative") : 0;
+               failf(label, err, "bad_connector", path, "negative") : 0;
     case K_TPL:
         return check_template(label, json_string_value(v), s->arg, path, err);
     case K_OBJ:
@@ -391,14 +396,14 @@ static int check_section(const char *label, const json_t *obj,
         join(sub, sizeof(sub), path, key);
         s = find_spec(sec->keys, key);
         if (s == NULL)
-            return ds_connector_failf(label, err, "bad_connector", sub, "unknown key");
+            return failf(label, err, "bad_connector", sub, "unknown key");
         if (check_value(label, v, s, sub, err) < 0)
             return -1;
     }
     for (s = sec->keys; s->key != NULL; s++) {
         join(sub, sizeof(sub), path, s->key);
         if (s->required && json_object_get(obj, s->key) == NULL)
-            return ds_connector_failf(label, err, "bad_connector", sub, "missing");
+            return failf(label, err, "bad_connector", sub, "missing");
     }
     return sec->check != NULL ? sec->check(label, obj, path, err) : 0;
 }
@@ -433,13 +438,13 @@ static int check_auth(const char *label, const json_t *obj,
     for (k = 0; AUTH_NEEDS[i].need[k] != NULL; k++) {
         join(sub, sizeof(sub), path, AUTH_NEEDS[i].need[k]);
         if (json_object_get(obj, AUTH_NEEDS[i].need[k]) == NULL)
-            return ds_connector_failf(label, err, "bad_connector", sub, "missing");
+            return failf(label, err, "bad_connector", sub, "missing");
     }
     json_object_foreach((json_t *)obj, key, v) {
         join(sub, sizeof(sub), path, key);
         if (strcmp(key, "type") != 0 && !in_list(key, AUTH_NEEDS[i].need) &&
             !in_list(key, AUTH_NEEDS[i].may))
-            return ds_connector_failf(label, err, "bad_connector", sub, "not used by auth "
+            return failf(label, err, "bad_connector", sub, "not used by auth "
                          "type %s", type);
     }
     return 0;
@@ -448,8 +453,8 @@ static int check_auth(const char *label, const json_t *obj,
 int ds_connector_check(const char *label, json_t *root, ds_err *err)
 {
     if (!json_is_object(root))
-        return ds_connector_failf(label, err, "bad_connector", "(top)",
-                                  "not a JSON object");
+        return failf(label, err, "bad_connector", "(top)",
+                     "not a JSON object");
     if (resolve_env(label, root, "", err) < 0)
         return -1;
     return check_section(label, root, &ROOT, "", err);
