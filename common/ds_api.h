@@ -1,6 +1,13 @@
 /*
- * ds_api.h - one remote API as the stages see it: a base URL, a key sent in
- * a header, the HTTP bounds and a client that keeps its connections.
+ * ds_api.h - one remote API as the stages see it: one side of the
+ * connector (base URL, fixed headers, credentials, request budget), the
+ * HTTP bounds and a client that keeps its connections.
+ *
+ * Every request goes through ds_api_do, so no caller builds a credential
+ * header itself: it takes a slot of the budget, adds the connector's fixed
+ * headers and the credential to the request's own, sends, lets the budget
+ * learn from the answer and, after a 401, asks the credentials whether a
+ * second try makes sense and then sends once more.
  */
 #ifndef DS_API_H
 #define DS_API_H
@@ -8,35 +15,44 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "ds_auth.h"
+#include "ds_connector.h"
 #include "ds_error.h"
 #include "ds_http.h"
+#include "ds_ratelimit.h"
+#include "ds_redis.h"
 
 typedef struct ds_api {
-    const char *base_url;
-    char *key_header;          /* "Name: secret": never logged */
+    const ds_connector_api *side;   /* borrowed from the connector */
     long connect_ms, timeout_ms;
     ds_http *http;
+    ds_redis *redis;                /* own handle: OAuth2 or a budget only */
+    ds_auth *auth;
+    ds_rate *rate;                  /* NULL: the connector sets no budget */
 } ds_api;
 
-/* Reads the API's settings from the environment: the base URL from
- * url_var (default url_default), the key from secret_var or
- * secret_var_FILE sent in the header named by header_var (default
- * X-API-Key), and HTTP_CONNECT_TIMEOUT_MS and HTTP_TIMEOUT_MS. Returns 0, or
- * -1 with err naming what is missing. */
-int ds_api_init(ds_api *api, const char *url_var, const char *url_default,
-                const char *header_var, const char *secret_var, ds_err *err);
+/* Opens the connector's side (reading its secrets) and builds the client,
+ * the credentials and the budget, with HTTP_CONNECT_TIMEOUT_MS and
+ * HTTP_TIMEOUT_MS. Opens its own Redis handle when the credentials are
+ * OAuth2 tokens or a budget is set: both are shared through Redis. The
+ * connector must outlive api. Returns 0, or -1 with err set. */
+int ds_api_init(ds_api *api, ds_connector *connector, ds_side side,
+                ds_err *err);
 
 /* Frees what ds_api_init made; accepts an api that was never set up. */
 void ds_api_clear(ds_api *api);
 
-/* Fills method, URL (base URL + path) and the bounds of req. The URL is
- * written into url, of cap bytes. Returns 0, or -1 when it does not fit. */
-int ds_api_prepare(const ds_api *api, ds_http_req *req, const char *method,
-                   const char *path, char *url, size_t cap, ds_err *err);
+/* Sends method to base URL + path with req's body, sink, progress and own
+ * headers (req's method, URL, timeouts are filled here). resp is cleared
+ * before each send and holds the last answer. Returns 0 for a 2xx, or -1
+ * with err as ds_http_do classifies it, "rate_limited" from the budget, a
+ * credential failure, or http_401 when the credential was refused. */
+int ds_api_do(ds_api *api, const char *method, const char *path,
+              ds_http_req *req, ds_http_resp *resp, ds_err *err);
 
-/* GETs base URL + path with the key and returns the JSON object it
- * answers. On failure returns NULL with err classified by ds_http_do, or
- * permanent "bad_response" when the answer is not a JSON object. */
+/* GETs base URL + path and returns the JSON object it answers. On failure
+ * returns NULL with err as for ds_api_do, or permanent "bad_response" when
+ * the answer is not a JSON object. */
 json_t *ds_api_get_json(ds_api *api, const char *path, ds_err *err);
 
 #endif

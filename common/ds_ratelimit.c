@@ -328,14 +328,14 @@ static void learn_limit(ds_rate *r, const char *key, long q, long w)
  * headers that say the budget is spent, and a limit smaller than the
  * configured one. A 429 with no usable hint holds BLIND_HOLD_MS.
  */
-void ds_rate_observe(ds_rate *r, const char *identity,
+long ds_rate_observe(ds_rate *r, const char *identity,
                      const ds_http_resp *resp)
 {
     char key[200], v[128];
     long hold = -1, q, w = 0;
 
     if (r == NULL || resp == NULL)
-        return;
+        return 0;
     rate_key(r, identity, key, sizeof(key));
     if (resp->status == 429 &&
         ds_http_resp_header(resp, "Retry-After", v, sizeof(v)))
@@ -350,4 +350,5 @@ void ds_rate_observe(ds_rate *r, const char *identity,
     q = limit_from_headers(r, resp, &w);
     if (q > 0)
         learn_limit(r, key, q, w);
+    return hold > 0 ? hold : 0;
 }

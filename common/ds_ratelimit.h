@@ -56,8 +56,10 @@ void ds_rate_free(ds_rate *r);
  * its record back and the stage holds), or a Redis failure. */
 int ds_rate_acquire(ds_rate *r, const char *identity, ds_err *err);
 
-/* Learns from one response: its status and headers. */
-void ds_rate_observe(ds_rate *r, const char *identity,
+/* Learns from one response: its status and headers. Returns the hold it
+ * set for every replica, in ms (0 when the answer asks for none), so that
+ * a caller can give its record back for exactly that long. */
+long ds_rate_observe(ds_rate *r, const char *identity,
                      const ds_http_resp *resp);
 
 #endif

@@ -147,6 +147,9 @@ static const ds_reason table[] = {
 
     /* Configuration: a stage refuses to start with these. */
     {"bad_config", P, 0, 0, "a setting is wrong", "fix the setting named"},
+    {"bad_connector", P, 0, 0,
+     "the connector file does not validate (the message names the field)",
+     "fix the field named; `docsyncctl connector check FILE` tries it"},
     {"bad_mapping", P, 0, 0, "the mapping table cannot be used",
      "fix the line named in MAPPING_FILE"},
     {"bad_connector", P, 0, 0,

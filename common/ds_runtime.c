@@ -171,25 +171,6 @@ int ds_runtime_fail(const char *what, const ds_err *err)
     return 1;
 }
 
-char *ds_runtime_key_header(const char *header_var, const char *fallback_name,
-                            const char *secret_var, ds_err *err)
-{
-    const char *name = ds_env_str(header_var, fallback_name);
-    char *secret, *line;
-
-    secret = ds_env_secret(secret_var, err);
-    if (secret == NULL)
-        return NULL;
-    if (asprintf(&line, "%s: %s", name, secret) < 0) {
-        line = NULL;
-        ds_err_set(err, "out_of_memory", "key header");
-    }
-    /* Wipe the copy so the secret lives in one place only. */
-    memset(secret, 0, strlen(secret));
-    free(secret);
-    return line;
-}
-
 const char *ds_runtime_owner(void)
 {
     static char owner[128];

@@ -48,12 +48,6 @@ int ds_runtime_http_timeouts(long *connect_ms, long *total_ms, ds_err *err);
  * code for a bad start. */
 int ds_runtime_fail(const char *what, const ds_err *err);
 
-/* Builds "Header: secret" from the header name in header_var (default
- * fallback_name) and the secret secret_var (or secret_var_FILE). Returns a
- * string the caller frees, or NULL with err set. */
-char *ds_runtime_key_header(const char *header_var, const char *fallback_name,
-                            const char *secret_var, ds_err *err);
-
 /* A token naming this process among all replicas ("host:pid:random"), for
  * lease owners. The string lives as long as the process. */
 const char *ds_runtime_owner(void);

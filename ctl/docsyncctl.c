@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ctl_conf.h"
+#include "ctl_connector.h"
 #include "ctl_dlq.h"
 #include "ctl_mapping.h"
 #include "ctl_msg.h"
@@ -43,6 +44,7 @@ static const char USAGE[] =
     "  token set API --refresh-token-file FILE\n"
     "                                    store a new refresh token; revives a\n"
     "                                    dead credential\n"
+    "  connector check [FILE]            validate a connector file\n"
     "\n"
     "FILTERS (combined with AND):\n"
     "  --reason R  --stage S  --class transient|permanent  --document ID\n"
@@ -80,6 +82,7 @@ static const command commands[] = {
     {"mapping", "clear-cache", ctl_mapping_clear_cache},
     {"token", "show", ctl_token_show},
     {"token", "set", ctl_token_set},
+    {"connector", "check", ctl_connector_check},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

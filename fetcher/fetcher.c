@@ -4,7 +4,10 @@
  * Consumes docsync.events. For each document it reads the CRM's metadata,
  * streams the content into the content-addressed blob store while hashing
  * it, and publishes to docsync.fetched a reference to the blob with its
- * size, sha256 and md5 and the source metadata. The CRM's accountId and
+ * size, sha256 and md5 and the source metadata. The connector's
+ * endpoints name the CRM's routes and its field rules (source.fields) turn
+ * the CRM's metadata into docsync's own fields; a required one that is
+ * missing is a permanent failure (bad_response). The CRM's accountId and
  * fileName win over the event's: a thin event carries neither. A document
  * the CRM no longer has is a permanent failure (source_not_found).
  */
@@ -17,12 +20,15 @@
 #include "ds_blob.h"
 #include "ds_blobref.h"
 #include "ds_config.h"
+#include "ds_connector.h"
+#include "ds_fields.h"
 #include "ds_log.h"
 #include "ds_loop.h"
 #include "ds_runtime.h"
 #include "ds_state.h"
 
 typedef struct fetcher {
+    ds_connector *connector;
     ds_api crm;
     const char *blob_dir;
     ds_redis *redis;
@@ -33,7 +39,9 @@ static const ds_program PROGRAM = {
     "Reads docsync.events, copies each document from the CRM into the blob "
     "store, publishes docsync.fetched.",
     "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, BLOB_DIR, LOG_LEVEL\n"
-    "  CRM_BASE_URL, CRM_API_KEY (or CRM_API_KEY_FILE), CRM_API_KEY_HEADER\n"
+    "  CONNECTOR_FILE: the APIs' connector (docs/connectors.md); without\n"
+    "    it: CRM_BASE_URL, CRM_API_KEY (or CRM_API_KEY_FILE),\n"
+    "    CRM_API_KEY_HEADER\n"
     "  HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, MAX_ATTEMPTS,\n"
     "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n"
     "  BLOB_TMP_MAX_AGE_S (3600): at start, partial blobs left this long\n"
@@ -48,16 +56,28 @@ static void classify_crm_error(ds_err *err)
                      "the CRM has no such document (404)");
 }
 
+/* The CRM's metadata of the document, turned into docsync's fields by
+ * the connector's rules (as the CRM sent it when there are none). */
 static json_t *get_metadata(fetcher *f, const char *doc_id, ds_err *err)
 {
-    char path[256];
-    json_t *meta;
+    const ds_tpl_var vars[] = {{"documentId", doc_id}, {NULL, NULL}};
+    const json_t *rules = ds_connector_get(f->connector, "source.fields");
+    char path[1024];
+    json_t *meta, *mapped;
 
-    snprintf(path, sizeof(path), "/api/v1/documents/%s", doc_id);
+    if (ds_connector_path(f->connector, DS_SIDE_SOURCE, "metadata", vars,
+                          path, sizeof(path), err) < 0)
+        return NULL;
     meta = ds_api_get_json(&f->crm, path, err);
-    if (meta == NULL)
+    if (meta == NULL) {
         classify_crm_error(err);
-    return meta;
+        return NULL;
+    }
+    if (rules == NULL)
+        return meta;
+    mapped = ds_fields_apply(rules, meta, "bad_response", err);
+    json_decref(meta);
+    return mapped;
 }
 
 static int to_blob(const char *buf, size_t n, void *ud)
@@ -71,17 +91,16 @@ static int to_blob(const char *buf, size_t n, void *ud)
 static int get_content(fetcher *f, const char *doc_id, char *sha256,
                        char *md5, uint64_t *size, ds_err *err)
 {
-    const char *headers[] = {f->crm.key_header, NULL};
+    const ds_tpl_var vars[] = {{"documentId", doc_id}, {NULL, NULL}};
     ds_http_resp resp = {0};
     ds_http_req req = {0};
     ds_blob_writer *w;
     void *sink_args[2];
-    char path[256], url[2048];
+    char path[1024];
     int rc = -1;
 
-    snprintf(path, sizeof(path), "/api/v1/documents/%s/content", doc_id);
-    if (ds_api_prepare(&f->crm, &req, "GET", path, url, sizeof(url),
-                       err) < 0)
+    if (ds_connector_path(f->connector, DS_SIDE_SOURCE, "content", vars,
+                          path, sizeof(path), err) < 0)
         return -1;
     w = ds_blob_writer_new(f->blob_dir, err);
     if (w == NULL)
@@ -89,10 +108,9 @@ static int get_content(fetcher *f, const char *doc_id, char *sha256,
     /* The sink reports its own failures into err: the first error wins. */
     sink_args[0] = w;
     sink_args[1] = err;
-    req.headers = headers;
     req.sink = to_blob;
     req.sink_ud = sink_args;
-    if (ds_http_do(f->crm.http, &req, &resp, err) < 0) {
+    if (ds_api_do(&f->crm, "GET", path, &req, &resp, err) < 0) {
         classify_crm_error(err);
         goto out;
     }
@@ -108,12 +126,13 @@ out:
  * with a warning, as the CRM is where the document lives. */
 static void take_account(json_t *out, json_t *meta)
 {
-    const char *crm = json_string_value(json_object_get(meta, "accountId"));
     const char *had = json_string_value(json_object_get(out, "accountId"));
     ds_log_event ev = {0};
-    char text[320];
+    char text[320], crm[128];
 
-    if (crm == NULL)
+    /* Some CRMs number their accounts: docsync's ids are strings. */
+    if (ds_json_scalar_text(json_object_get(meta, "accountId"), crm,
+                            sizeof(crm)) < 0)
         return;
     if (had != NULL && strcmp(had, crm) != 0) {
         snprintf(text, sizeof(text), "the event names account %.128s, the "
@@ -128,21 +147,22 @@ static void take_account(json_t *out, json_t *meta)
     json_object_set_new(out, "accountId", json_string(crm));
 }
 
+/* The event with the mapped metadata and the copy's blob. The event's
+ * documentId stays the key; size is the size of the copy. */
 static json_t *fetched_message(const ds_msg *in, json_t *meta,
                                const char *sha256, const char *md5,
                                uint64_t size)
 {
     json_t *out = json_deep_copy(in->value);
-    const char *keys[] = {"mimeType", "description", "createdAt", "fileName"};
-    size_t i;
+    const char *key;
+    json_t *v;
 
     if (out == NULL)
         return NULL;
-    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        json_t *v = json_object_get(meta, keys[i]);
-
-        if (json_is_string(v))
-            json_object_set(out, keys[i], v);
+    json_object_foreach(meta, key, v) {
+        if (strcmp(key, "documentId") != 0 && strcmp(key, "accountId") != 0 &&
+            strcmp(key, "size") != 0 && !json_is_null(v))
+            json_object_set(out, key, v);
     }
     take_account(out, meta);
     json_object_set_new(out, "blob", json_string(sha256));
@@ -235,8 +255,9 @@ static int configure(void *ctx, ds_err *err)
         return ds_err_set(err, "bad_config", "BLOB_TMP_MAX_AGE_S must be at "
                           "least 60, not %ld", max_age_s);
     sweep_tmp(f, max_age_s);
-    if (ds_api_init(&f->crm, "CRM_BASE_URL", "http://localhost:8090",
-                    "CRM_API_KEY_HEADER", "CRM_API_KEY", err) < 0)
+    f->connector = ds_connector_load(err);
+    if (f->connector == NULL ||
+        ds_api_init(&f->crm, f->connector, DS_SIDE_SOURCE, err) < 0)
         return -1;
     f->redis = ds_runtime_redis(err);
     return f->redis == NULL ? -1 : 0;
@@ -247,6 +268,8 @@ static void cleanup(void *ctx)
     fetcher *f = ctx;
 
     ds_api_clear(&f->crm);
+    ds_connector_free(f->connector);
+    f->connector = NULL;
     ds_redis_free(f->redis);
 }
 

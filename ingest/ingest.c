@@ -798,6 +798,7 @@ typedef struct poller {
     ingest view;           /* ingest's settings, with a Redis of its own */
     ds_poll_cfg cfg;
     ds_poll_io io;
+    ds_connector *conn;    /* what ds_api reads, kept as long as it */
     ds_api crm;            /* its own HTTP client */
     long interval_ms;
     long long last_ok_ms;  /* wall clock at the start of the last whole
@@ -887,6 +888,21 @@ static json_t *poll_connector_from_env(ds_err *err)
     return c;
 }
 
+/* What ds_poll_cfg_parse reads: the connector file's "source" when one is
+ * given (CONNECTOR_FILE), else the environment's description. */
+static json_t *poll_sections(const ds_connector *conn, ds_err *err)
+{
+    json_t *source = ds_connector_get(conn, "source");
+    json_t *c;
+
+    if (ds_env_str("CONNECTOR_FILE", NULL) == NULL || source == NULL)
+        return poll_connector_from_env(err);
+    c = json_pack("{s:O}", "source", source);
+    if (c == NULL)
+        ds_err_set(err, "out_of_memory", "connector");
+    return c;
+}
+
 /* POLL_INTERVAL_MS, POLL_OVERLAP_MS and POLL_START. */
 static int poll_timing(poller *p, ds_err *err)
 {
@@ -910,9 +926,13 @@ static int poll_timing(poller *p, ds_err *err)
  * a Redis connection of its own. Returns 0 or -1. */
 static int poll_configure(poller *p, const ingest *in, ds_err *err)
 {
-    json_t *connector = poll_connector_from_env(err);
+    json_t *connector;
     int rc;
 
+    p->conn = ds_connector_load(err);
+    if (p->conn == NULL)
+        return -1;
+    connector = poll_sections(p->conn, err);
     if (connector == NULL)
         return -1;
     rc = ds_poll_cfg_parse(connector, &p->cfg, err);
@@ -924,8 +944,7 @@ static int poll_configure(poller *p, const ingest *in, ds_err *err)
     p->view.redis = ds_runtime_redis(err);
     if (p->view.redis == NULL)
         return -1;
-    if (ds_api_init(&p->crm, "CRM_BASE_URL", "http://localhost:8090",
-                    "CRM_API_KEY_HEADER", "CRM_API_KEY", err) < 0)
+    if (ds_api_init(&p->crm, p->conn, DS_SIDE_SOURCE, err) < 0)
         return -1;
     p->io.get = poll_get;
     p->io.emit = poll_emit;
@@ -939,6 +958,8 @@ static int poll_configure(poller *p, const ingest *in, ds_err *err)
 static void poll_clear(poller *p)
 {
     ds_api_clear(&p->crm);
+    ds_connector_free(p->conn);
+    p->conn = NULL;
     ds_redis_free(p->view.redis);
     p->view.redis = NULL;
 }

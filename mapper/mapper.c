@@ -28,6 +28,7 @@
 typedef struct mapper {
     ds_txmap_cfg source;
     ds_mapping *table;        /* MAPPING_SOURCE=file */
+    ds_connector *conn;
     ds_api dest;              /* MAPPING_SOURCE=lookup */
     const char *date_format;
     ds_redis *redis;
@@ -42,6 +43,8 @@ static const ds_program PROGRAM = {
     "    for file), DEST_DATE_FORMAT (strftime, %Y-%m-%d)\n"
     "  MAPPING_CACHE_TTL_S (300), MAPPING_EMPTY_CACHE_TTL_S (60),\n"
     "  MAPPING_LOOKUP_PATH, DEST_BASE_URL, DEST_API_KEY (for lookup)\n"
+    "  CONNECTOR_FILE: a connector file; its \"transactions\" section and\n"
+    "    destination (accounts route, credentials) win over the above\n"
     "  MAX_ATTEMPTS, BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n",
 };
 
@@ -174,24 +177,45 @@ static int configure_file(mapper *m, ds_err *err)
     return 0;
 }
 
+/* The sections ds_txmap_cfg_parse reads: the environment's, with the
+ * connector file's "destination" and "transactions" over them when a file
+ * is given. Returns a new object, or NULL with err set. */
+static json_t *txmap_sections(const ds_connector *conn, ds_err *err)
+{
+    json_t *c = connector_from_env(err);
+    json_t *dest = ds_connector_get(conn, "destination");
+    json_t *tx = ds_connector_get(conn, "transactions");
+
+    if (c == NULL || ds_env_str("CONNECTOR_FILE", NULL) == NULL)
+        return c;
+    if (dest != NULL)
+        json_object_set(c, "destination", dest);
+    if (tx != NULL)
+        json_object_set(c, "transactions", tx);
+    return c;
+}
+
 static int configure(void *ctx, ds_err *err)
 {
     mapper *m = ctx;
-    json_t *connector = connector_from_env(err);
+    json_t *sections;
     int rc;
 
-    if (connector == NULL)
+    m->conn = ds_connector_load(err);
+    if (m->conn == NULL)
         return -1;
-    rc = ds_txmap_cfg_parse(connector, &m->source, err);
-    json_decref(connector);
+    sections = txmap_sections(m->conn, err);
+    if (sections == NULL)
+        return -1;
+    rc = ds_txmap_cfg_parse(sections, &m->source, err);
+    json_decref(sections);
     if (rc < 0)
         return -1;
     if (m->source.source == DS_TXMAP_FILE && configure_file(m, err) < 0)
         return -1;
     /* The transaction system's client, only where it is called. */
     if (m->source.source == DS_TXMAP_LOOKUP &&
-        ds_api_init(&m->dest, "DEST_BASE_URL", "http://localhost:8090",
-                    "DEST_API_KEY_HEADER", "DEST_API_KEY", err) < 0)
+        ds_api_init(&m->dest, m->conn, DS_SIDE_DESTINATION, err) < 0)
         return -1;
     m->date_format = ds_env_str("DEST_DATE_FORMAT", "%Y-%m-%d");
     m->redis = ds_runtime_redis(err);
@@ -204,6 +228,7 @@ static void cleanup(void *ctx)
 
     ds_mapping_free(m->table);
     ds_api_clear(&m->dest);
+    ds_connector_free(m->conn);
     ds_redis_free(m->redis);
     memset(m, 0, sizeof(*m));
 }

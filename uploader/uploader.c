@@ -11,7 +11,10 @@
  * the uploader looks the document up at the destination: a copy with the
  * same bytes, left by an uploader that died between the destination's 201
  * and its record (or recorded in a Redis that lost its data), is recorded
- * instead of uploaded again.
+ * instead of uploaded again. The connector names the routes
+ * (destination.endpoints), the body's field names and content field
+ * (destination.upload) and how the destination describes a document
+ * (destination.document, destination.search).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -23,6 +26,8 @@
 #include "ds_blob.h"
 #include "ds_body.h"
 #include "ds_config.h"
+#include "ds_connector.h"
+#include "ds_fields.h"
 #include "ds_http.h"
 #include "ds_log.h"
 #include "ds_loop.h"
@@ -30,7 +35,9 @@
 #include "ds_state.h"
 
 typedef struct uploader {
+    ds_connector *connector;
     ds_api dest;
+    ds_doc_view view;          /* how the destination shows a document */
     const char *blob_dir;
     long lease_ms;             /* UPLOAD_LEASE_MS: renewed while uploading */
     int lookup;                /* UPLOAD_LOOKUP: look for a copy first */
@@ -51,8 +58,9 @@ static const ds_program PROGRAM = {
     "Reads docsync.mapped, uploads each document to its transaction, "
     "publishes docsync.uploaded.",
     "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, BLOB_DIR, LOG_LEVEL\n"
-    "  DEST_BASE_URL, DEST_API_KEY (or DEST_API_KEY_FILE), "
-    "DEST_API_KEY_HEADER\n"
+    "  CONNECTOR_FILE: the APIs' connector (docs/connectors.md); without\n"
+    "    it: DEST_BASE_URL, DEST_API_KEY (or DEST_API_KEY_FILE),\n"
+    "    DEST_API_KEY_HEADER\n"
     "  HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, MAX_ATTEMPTS,\n"
     "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n"
     "  UPLOAD_LEASE_MS (15000): claim on a document while uploading it\n"
@@ -60,40 +68,63 @@ static const ds_program PROGRAM = {
     "    never turns the lookup off\n",
 };
 
-/* What the destination is told about the document, besides its bytes. */
-static json_t *upload_fields(const json_t *in)
+/* What the destination is told about the document, besides its bytes:
+ * the connector's upload fields, taken from the message. A required one
+ * the message lacks is bad_message. */
+static json_t *upload_fields(const uploader *u, const json_t *in,
+                             ds_err *err)
 {
-    const char *names[][2] = {
-        {"fileName", "fileName"}, {"mimeType", "mimeType"},
-        {"notes", "notes"}, {"documentDate", "documentDate"},
-        {"documentId", "sourceDocumentId"},
-    };
-    json_t *fields = json_object();
-    size_t i;
+    const json_t *rules = ds_connector_get(u->connector,
+                                           "destination.upload.fields");
 
-    for (i = 0; fields != NULL && i < sizeof(names) / sizeof(names[0]);
-         i++) {
-        json_t *v = json_object_get(in, names[i][0]);
-
-        if (json_is_string(v))
-            json_object_set(fields, names[i][1], v);
-    }
-    return fields;
+    if (rules == NULL)
+        return json_object();
+    return ds_fields_apply(rules, in, "bad_message", err);
 }
 
-/* Reads the new document's id from a 201's JSON body. */
-static char *created_id(const ds_http_resp *resp, ds_err *err)
+/* A document id at path in doc as a string the caller frees: some
+ * destinations number their documents. NULL when there is none. */
+static char *id_at(const json_t *doc, const char *path)
+{
+    char text[256];
+
+    if (ds_json_scalar_text(ds_json_path(doc, path), text,
+                            sizeof(text)) < 0 || text[0] == '\0')
+        return NULL;
+    return strdup(text);
+}
+
+/* Reads the new document's id from a 201's JSON body, at the connector's
+ * destination.upload.idField. */
+static char *created_id(const uploader *u, const ds_http_resp *resp,
+                        ds_err *err)
 {
     json_t *body = json_loadb(resp->body ? resp->body : "", resp->body_len,
                               0, NULL);
-    const char *id = json_string_value(json_object_get(body, "id"));
-    char *copy = id != NULL ? strdup(id) : NULL;
+    const char *field = json_string_value(ds_connector_get(
+        u->connector, "destination.upload.idField"));
+    char *copy = id_at(body, field != NULL ? field : "id");
 
     json_decref(body);
     if (copy == NULL)
         ds_err_set(err, "upload_bad_response",
-                   "the destination's answer has no document id");
+                   "the destination's answer has no document id at %.64s",
+                   field != NULL ? field : "id");
     return copy;
+}
+
+/* The body's size bound (destination.upload.maxBytes): a bigger file is
+ * never sent. */
+static int over_limit(const uploader *u, json_int_t size, ds_err *err)
+{
+    const json_t *max = ds_connector_get(u->connector,
+                                         "destination.upload.maxBytes");
+
+    if (json_is_integer(max) && size > json_integer_value(max))
+        return ds_err_set(err, "too_large", "%lld bytes, the destination "
+                          "takes at most %lld", (long long)size,
+                          (long long)json_integer_value(max));
+    return 0;
 }
 
 /* Renews the lease during the upload. Stops the upload only when another
@@ -120,9 +151,14 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
 {
     const char *sha = json_string_value(json_object_get(in, "blob"));
     json_int_t size = json_integer_value(json_object_get(in, "size"));
-    char path[256], url[2048], idem[320];
-    const char *headers[] = {u->dest.key_header,
-                             "Content-Type: application/json", idem, NULL};
+    const char *content = json_string_value(ds_connector_get(
+        u->connector, "destination.upload.contentField"));
+    const ds_tpl_var vars[] = {
+        {"transactionId", txn}, {"documentId", doc_id},
+        {"accountId", json_string_value(json_object_get(in, "accountId"))},
+        {NULL, NULL}};
+    char path[1024], idem[320];
+    const char *headers[] = {"Content-Type: application/json", idem, NULL};
     ds_http_resp resp = {0};
     ds_http_req req = {0};
     char rejected_field[96];
@@ -135,13 +171,16 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
     if (sha == NULL || size < 0)
         return ds_err_set(err, "bad_message",
                           "blob or size missing"), NULL;
+    if (over_limit(u, size, err) < 0)
+        return NULL;
     snprintf(rejected_field, sizeof(rejected_field), "rejected:%.64s", sha);
     fp = ds_blob_open(u->blob_dir, sha, err);
     if (fp == NULL)
         return NULL;
-    fields = upload_fields(in);
+    fields = upload_fields(u, in, err);
     if (fields != NULL)
-        body = ds_body_new(fields, "content", fp, (uint64_t)size, err);
+        body = ds_body_new(fields, content != NULL ? content : "content", fp,
+                           (uint64_t)size, err);
     if (body == NULL)
         goto out;
 
@@ -154,9 +193,8 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
     snprintf(idem, sizeof(idem), "Idempotency-Key: docsync-%s-%.16s-%.64s%s%.8s",
              doc_id, sha, txn, rejected != NULL ? "-r" : "",
              rejected != NULL ? rejected : "");
-    snprintf(path, sizeof(path), "/v1/transactions/%s/documents", txn);
-    if (ds_api_prepare(&u->dest, &req, "POST", path, url, sizeof(url),
-                       err) < 0)
+    if (ds_connector_path(u->connector, DS_SIDE_DESTINATION, "upload", vars,
+                          path, sizeof(path), err) < 0)
         goto out;
     req.headers = headers;
     req.read = ds_body_read;
@@ -165,8 +203,8 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
     req.body_size = ds_body_length(body);
     req.progress = renew_lease;
     req.progress_ud = l;
-    if (ds_http_do(u->dest.http, &req, &resp, err) == 0)
-        id = created_id(&resp, err);
+    if (ds_api_do(&u->dest, "POST", path, &req, &resp, err) == 0)
+        id = created_id(u, &resp, err);
     else if (l->lost)
         ds_err_reset(err, "upload_lease_lost",
                      "another uploader took the document over");
@@ -222,27 +260,52 @@ static int lease_held(uploader *u, const char *name, ds_err *err)
     return -1;
 }
 
-/* Looks for a copy of this version at the destination: a document of the
- * transaction with the same sourceDocumentId, md5 and size. Returns its id
- * (the caller frees it), or NULL with err clear when there is none or the
- * destination cannot be searched, NULL with err set on a failure worth a
- * retry. */
+/* 1 when the destination's document d holds this version: the same size
+ * and checksum (of the connector's algorithm) as the message. */
+static int same_version(const uploader *u, const json_t *d, const json_t *in)
+{
+    const char *ours = json_string_value(json_object_get(
+        in, u->view.sum_algorithm));
+    const char *got = json_string_value(ds_json_path(d, u->view.sum_field));
+    const json_t *size = ds_json_path(d, u->view.size);
+
+    return ours != NULL && got != NULL &&
+           ds_checksum_equal(ours, got, u->view.sum_encoding) &&
+           json_is_integer(size) &&
+           json_equal(size, json_object_get(in, "size"));
+}
+
+/* Looks for a copy of this version at the destination: a document the
+ * connector's search endpoint finds for the transaction and document,
+ * with the same checksum and size. Returns its id (the caller frees it),
+ * or NULL with err clear when there is none or the destination cannot be
+ * searched, NULL with err set on a failure worth a retry. */
 static char *find_copy(uploader *u, const json_t *in, const char *doc_id,
                        const char *txn, ds_err *err)
 {
-    const char *md5 = json_string_value(json_object_get(in, "md5"));
-    json_t *size = json_object_get(in, "size");
-    char path[512];
+    const char *items = json_string_value(ds_connector_get(
+        u->connector, "destination.search.items"));
+    const ds_tpl_var vars[] = {
+        {"transactionId", txn}, {"documentId", doc_id},
+        {"accountId", json_string_value(json_object_get(in, "accountId"))},
+        {NULL, NULL}};
+    char path[1024];
     json_t *found, *docs, *d;
     char *id = NULL;
     ds_err lerr;
     size_t i;
 
-    if (!u->lookup || md5 == NULL || !json_is_integer(size))
+    if (!u->lookup || !json_is_integer(json_object_get(in, "size")) ||
+        !ds_connector_has_endpoint(u->connector, DS_SIDE_DESTINATION,
+                                   "search"))
         return NULL;
-    snprintf(path, sizeof(path),
-             "/v1/transactions/%s/documents?sourceDocumentId=%s", txn, doc_id);
     ds_err_clear(&lerr);
+    if (ds_connector_path(u->connector, DS_SIDE_DESTINATION, "search", vars,
+                          path, sizeof(path), &lerr) < 0) {
+        ds_log_msg(DS_LOG_WARN, "lookup of %s skipped: %s", doc_id,
+                   lerr.msg);
+        return NULL;
+    }
     found = ds_api_get_json(&u->dest, path, &lerr);
     if (found == NULL) {
         /* A lookup that cannot work (no such route, a refused search) must
@@ -254,15 +317,12 @@ static char *find_copy(uploader *u, const json_t *in, const char *doc_id,
                        lerr.msg);
         return NULL;
     }
-    docs = json_object_get(found, "documents");
+    docs = ds_json_path(found, items != NULL ? items : "documents");
     json_array_foreach(docs, i, d) {
-        const char *got = json_string_value(json_object_get(d, "md5Checksum"));
-        const char *did = json_string_value(json_object_get(d, "id"));
-
-        if (did != NULL && got != NULL && strcasecmp(got, md5) == 0 &&
-            json_equal(json_object_get(d, "size"), size)) {
-            id = strdup(did);
-            break;
+        if (same_version(u, d, in)) {
+            id = id_at(d, u->view.id);
+            if (id != NULL)
+                break;
         }
     }
     json_decref(found);
@@ -352,9 +412,11 @@ static int configure(void *ctx, ds_err *err)
                           lookup);
     u->lookup = strcmp(lookup, "always") == 0;
     u->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
-    if (ds_api_init(&u->dest, "DEST_BASE_URL", "http://localhost:8090",
-                    "DEST_API_KEY_HEADER", "DEST_API_KEY", err) < 0)
+    u->connector = ds_connector_load(err);
+    if (u->connector == NULL ||
+        ds_api_init(&u->dest, u->connector, DS_SIDE_DESTINATION, err) < 0)
         return -1;
+    ds_connector_doc_view(u->connector, &u->view);
     u->redis = ds_runtime_redis(err);
     return u->redis == NULL ? -1 : 0;
 }
@@ -364,6 +426,8 @@ static void cleanup(void *ctx)
     uploader *u = ctx;
 
     ds_api_clear(&u->dest);
+    ds_connector_free(u->connector);
+    u->connector = NULL;
     ds_redis_free(u->redis);
 }
 

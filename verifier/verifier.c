@@ -2,8 +2,10 @@
  * verifier - proves that the copy in the transaction system is intact.
  *
  * Consumes docsync.uploaded. Reads the new document's metadata back from
- * the transaction system and compares its fileName, size and md5 with what
- * was fetched from the CRM. A match marks the document verified in Redis,
+ * the transaction system and compares its id, fileName, size, transaction
+ * and checksum with what was fetched from the CRM; the connector says
+ * where the destination keeps each (destination.document) and which
+ * checksum it gives (md5 or sha256, hex or base64). A match marks the document verified in Redis,
  * releases its blob and publishes docsync.verified; any difference is a
  * permanent failure (checksum_mismatch), and a copy the destination does not
  * have is one too (missing_after_upload).
@@ -17,6 +19,8 @@
 #include "ds_api.h"
 #include "ds_blobref.h"
 #include "ds_config.h"
+#include "ds_connector.h"
+#include "ds_fields.h"
 #include "ds_log.h"
 #include "ds_loop.h"
 #include "ds_runtime.h"
@@ -24,7 +28,9 @@
 #include "ds_time.h"
 
 typedef struct verifier {
+    ds_connector *connector;
     ds_api dest;
+    ds_doc_view view;
     const char *blob_dir;
     ds_redis *redis;
 } verifier;
@@ -34,61 +40,108 @@ static const ds_program PROGRAM = {
     "Reads docsync.uploaded, reads each copy back from the transaction "
     "system and compares name, size and md5, publishes docsync.verified.",
     "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, BLOB_DIR, LOG_LEVEL\n"
-    "  DEST_BASE_URL, DEST_API_KEY (or DEST_API_KEY_FILE), "
-    "DEST_API_KEY_HEADER\n"
+    "  CONNECTOR_FILE: the APIs' connector (docs/connectors.md); without\n"
+    "    it: DEST_BASE_URL, DEST_API_KEY (or DEST_API_KEY_FILE),\n"
+    "    DEST_API_KEY_HEADER\n"
     "  HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, MAX_ATTEMPTS,\n"
     "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n",
 };
 
-static json_t *get_copy(verifier *v, const char *dest_id, ds_err *err)
+/* Reads the copy back; the document itself, below the connector's root
+ * when it names one (the caller frees *whole). */
+static json_t *get_copy(verifier *v, const json_t *msg, const char *dest_id,
+                        json_t **whole, ds_err *err)
 {
-    char path[256];
+    const ds_tpl_var vars[] = {
+        {"destinationDocumentId", dest_id},
+        {"transactionId",
+         json_string_value(json_object_get(msg, "transactionId"))},
+        {"documentId", json_string_value(json_object_get(msg, "documentId"))},
+        {NULL, NULL}};
+    char path[1024];
     json_t *copy;
 
-    snprintf(path, sizeof(path), "/v1/documents/%s", dest_id);
-    copy = ds_api_get_json(&v->dest, path, err);
-    if (copy == NULL && err->http_status == 404)
+    *whole = NULL;
+    if (ds_connector_path(v->connector, DS_SIDE_DESTINATION, "document",
+                          vars, path, sizeof(path), err) < 0)
+        return NULL;
+    *whole = ds_api_get_json(&v->dest, path, err);
+    if (*whole == NULL && err->http_status == 404)
         ds_err_reset(err, "missing_after_upload",
                      "the destination has no document %.64s", dest_id);
-    return copy;
+    if (*whole == NULL)
+        return NULL;
+    copy = v->view.root != NULL ? ds_json_path(*whole, v->view.root) : *whole;
+    if (!json_is_object(copy))
+        ds_err_set(err, "bad_response", "the destination's document has no "
+                   "object at %.64s", v->view.root);
+    return json_is_object(copy) ? copy : NULL;
+}
+
+/* A value of the copy as text (ids may be numbers), "" when absent. */
+static const char *text_at(const json_t *copy, const char *path, char *out,
+                           size_t cap)
+{
+    if (path == NULL || ds_json_scalar_text(ds_json_path(copy, path), out,
+                                            cap) < 0)
+        out[0] = '\0';
+    return out;
+}
+
+/* Compares the copy's id and transaction with what was sent; a copy that
+ * does not say leaves the question open. Returns 0 when they match. */
+static int compare_ids(const verifier *v, const json_t *sent,
+                       const json_t *copy, ds_err *err)
+{
+    const char *dest_id = json_string_value(json_object_get(
+        sent, "destinationDocumentId"));
+    const char *txn = json_string_value(json_object_get(sent,
+                                                        "transactionId"));
+    char got_id[256], got_txn[256];
+
+    text_at(copy, v->view.id, got_id, sizeof(got_id));
+    text_at(copy, v->view.transaction_id, got_txn, sizeof(got_txn));
+    if (dest_id != NULL && got_id[0] != '\0' && strcmp(dest_id, got_id) != 0)
+        return ds_err_set(err, "checksum_mismatch", "the destination "
+                          "answered document %.64s for %.64s", got_id,
+                          dest_id);
+    /* A copy in another transaction is not the one this message asks for,
+     * whatever its bytes. */
+    if (txn != NULL && got_txn[0] != '\0' && strcmp(txn, got_txn) != 0)
+        return ds_err_set(err, "checksum_mismatch",
+                          "the copy is attached to %.64s, not %.64s",
+                          got_txn, txn);
+    return 0;
 }
 
 /* Compares the copy with what was sent. Returns 0 when they match. */
-static int compare(const json_t *sent, const json_t *copy, ds_err *err)
+static int compare(const verifier *v, const json_t *sent, const json_t *copy,
+                   ds_err *err)
 {
+    const char *algo = v->view.sum_algorithm;
     const char *name = json_string_value(json_object_get(sent, "fileName"));
-    const char *md5 = json_string_value(json_object_get(sent, "md5"));
+    const char *ours = json_string_value(json_object_get(sent, algo));
     json_int_t size = json_integer_value(json_object_get(sent, "size"));
-    const char *got_name = json_string_value(json_object_get(copy,
-                                                             "fileName"));
-    const char *got_md5 = json_string_value(json_object_get(copy,
-                                                            "md5Checksum"));
-    json_t *got_size = json_object_get(copy, "size");
-    const char *txn = json_string_value(json_object_get(sent,
-                                                        "transactionId"));
-    const char *got_txn = json_string_value(json_object_get(copy,
-                                                            "transactionId"));
+    const char *got_name = json_string_value(ds_json_path(
+        copy, v->view.file_name));
+    const char *got_sum = json_string_value(ds_json_path(
+        copy, v->view.sum_field));
+    json_t *got_size = ds_json_path(copy, v->view.size);
 
-    if (md5 == NULL)
+    if (ours == NULL)
         return ds_err_set(err, "bad_message",
-                          "md5 missing from the message");
-    if (got_md5 == NULL || strcasecmp(md5, got_md5) != 0)
+                          "%s missing from the message", algo);
+    if (!ds_checksum_equal(ours, got_sum, v->view.sum_encoding))
         return ds_err_set(err, "checksum_mismatch",
-                          "md5 differs: sent %s, stored %.40s", md5,
-                          got_md5 ? got_md5 : "(none)");
+                          "%s differs: sent %s, stored %.88s", algo, ours,
+                          got_sum ? got_sum : "(none)");
     if (!json_is_integer(got_size) || json_integer_value(got_size) != size)
         return ds_err_set(err, "checksum_mismatch",
                           "size differs: sent %lld", (long long)size);
     if (name != NULL && (got_name == NULL || strcmp(name, got_name) != 0))
         return ds_err_set(err, "checksum_mismatch",
                           "fileName differs");
-    /* A copy in another transaction is not the one this message asks for,
-     * whatever its bytes. */
-    if (txn != NULL && got_txn != NULL && strcmp(txn, got_txn) != 0)
-        return ds_err_set(err, "checksum_mismatch",
-                          "the copy is attached to %.64s, not %.64s",
-                          got_txn, txn);
-    return 0;
+    return compare_ids(v, sent, copy, err);
 }
 
 /* The copy is bad (lost, or other bytes): forgets the uploader's record
@@ -133,17 +186,19 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
         json_object_get(in->value, "transactionId"));
     const char *blob = json_string_value(json_object_get(in->value, "blob"));
     char now[32];
-    json_t *copy;
+    json_t *copy, *whole;
     int removed, rc;
 
     if (doc_id == NULL || dest_id == NULL)
         return ds_err_set(err, "bad_message",
                           "documentId or destinationDocumentId missing");
-    copy = get_copy(v, dest_id, err);
-    if (copy == NULL)
+    copy = get_copy(v, in->value, dest_id, &whole, err);
+    if (copy == NULL) {
+        json_decref(whole);
         return forget_copy(v, doc_id, blob, txn, err);
-    rc = compare(in->value, copy, err);
-    json_decref(copy);
+    }
+    rc = compare(v, in->value, copy, err);
+    json_decref(whole);
     if (rc < 0)
         return forget_copy(v, doc_id, blob, txn, err);
 
@@ -171,9 +226,11 @@ static int configure(void *ctx, ds_err *err)
     verifier *v = ctx;
 
     v->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
-    if (ds_api_init(&v->dest, "DEST_BASE_URL", "http://localhost:8090",
-                    "DEST_API_KEY_HEADER", "DEST_API_KEY", err) < 0)
+    v->connector = ds_connector_load(err);
+    if (v->connector == NULL ||
+        ds_api_init(&v->dest, v->connector, DS_SIDE_DESTINATION, err) < 0)
         return -1;
+    ds_connector_doc_view(v->connector, &v->view);
     v->redis = ds_runtime_redis(err);
     return v->redis == NULL ? -1 : 0;
 }
@@ -183,6 +240,8 @@ static void cleanup(void *ctx)
     verifier *v = ctx;
 
     ds_api_clear(&v->dest);
+    ds_connector_free(v->connector);
+    v->connector = NULL;
     ds_redis_free(v->redis);
 }
 

@@ -383,8 +383,9 @@ static inline void fx_setenv_long(const char *name, long v)
 static inline void fx_stage_env(const fx *f)
 {
     static const char *const cleared[] = {
-        "CRM_API_KEY_FILE", "DEST_API_KEY_FILE", "CRM_API_KEY_HEADER",
-        "DEST_API_KEY_HEADER", "REDIS_TIMEOUT_MS", "WEBHOOK_SECRET_FILE",
+        "CONNECTOR_FILE", "CRM_API_KEY_FILE", "DEST_API_KEY_FILE",
+        "CRM_API_KEY_HEADER", "DEST_API_KEY_HEADER", "REDIS_TIMEOUT_MS",
+        "WEBHOOK_SECRET_FILE",
         "WEBHOOK_SIGNATURE_HEADER", "WEBHOOK_MAX_BODY",
     };
     size_t i;

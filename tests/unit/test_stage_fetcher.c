@@ -7,6 +7,9 @@
  * reaches a URL. The accountId and fileName passed on are the CRM's, for an
  * event fanned out of a thin one that has none and for one that names
  * another account. Input events are data cases in tests/unit/data/stage/.
+ * With a connector whose routes and field names are a vendor's
+ * (vendor_server.h), the fetcher follows them, and a bad connector file
+ * stops it at start with the field named.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +18,7 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "vendor_server.h"
 
 /* The stage's own file, so that its static handler is in reach. */
 #define main fetcher_main_unused
@@ -27,6 +31,7 @@
 typedef struct suite {
     fx f;
     fetcher fetch;
+    vendor_server vs;
 } suite;
 
 /* A private Redis and sandbox, and the fetcher pointed at them. */
@@ -40,11 +45,27 @@ static int setup(void **state)
                                            &s->fetch);
 }
 
+/* A private Redis, the vendor-shaped API in this process, and the fetcher
+ * pointed at it through tests/unit/data/connector/vendor_test.json. */
+static int vendor_setup(void **state)
+{
+    static const char *const env[] = {"CONNECTOR_FILE", VS_CONNECTOR, NULL};
+    suite *s = calloc(1, sizeof(*s));
+
+    *state = s;
+    if (s == NULL)
+        return -1;
+    vs_start(&s->vs, SAMPLE);
+    return fx_stage_start(&s->f, FX_REDIS, env, configure, cleanup,
+                          &s->fetch);
+}
+
 static int teardown(void **state)
 {
     suite *s = *state;
 
     fx_stage_stop(&s->f);
+    vs_stop(&s->vs);
     free(s);
     return 0;
 }
@@ -254,6 +275,77 @@ static void an_event_naming_another_account_gets_the_crm_account(
     assert_crm_account_passed_on(*state, "events_doc_1_other_account.json");
 }
 
+/* The vendor's names reach docsync's fields: the account from
+ * file.owner.accountId, the name from file.title, the time converted to
+ * RFC 3339 in UTC; the bytes come from the connector's content route. */
+static void a_vendor_crm_is_read_through_the_connector(void **state)
+{
+    suite *s = *state;
+    char sha256[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
+    uint64_t size;
+    json_t *out = NULL;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    fx_file_digest(SAMPLE, sha256, md5, &size);
+
+    rc = fetch(s, "events_doc_1.json", &out, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    FX_ASSERT_JSON_STR(out, "documentId", "doc_1");
+    FX_ASSERT_JSON_STR(out, "accountId", "acc_9");
+    FX_ASSERT_JSON_STR(out, "fileName", "offer.pdf");
+    FX_ASSERT_JSON_STR(out, "mimeType", "application/pdf");
+    FX_ASSERT_JSON_STR(out, "createdAt", "2026-12-03T17:00:01.250Z");
+    FX_ASSERT_JSON_STR(out, "md5", md5);
+    assert_int_equal(json_integer_value(json_object_get(out, "size")), size);
+    assert_true(fx_blob_exists(&s->f, sha256));
+    json_decref(out);
+}
+
+static void a_crm_answer_without_a_required_field_fails_naming_it(
+    void **state)
+{
+    suite *s = *state;
+    json_t *out = NULL;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    s->vs.omit_title = 1;
+
+    rc = fetch(s, "events_doc_1.json", &out, &err);
+
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_PERMANENT, "bad_response");
+    assert_string_equal(err.msg, "fileName (from file.title): missing");
+    assert_null(out);
+}
+
+/* The fetcher as deployed, with a connector file that does not validate:
+ * it exits 1 at start and its log names the field. */
+static void a_bad_connector_file_stops_the_fetcher_naming_the_field(
+    void **state)
+{
+    char line[1024];
+    int found = 0, status;
+    FILE *p;
+
+    (void)state;
+    p = popen("CONNECTOR_FILE=tests/unit/data/connector/"
+              "bad_missing_token_url.json KAFKA_BROKERS=127.0.0.1:1 "
+              "bin/docsync-fetcher 2>&1", "r");
+    assert_non_null(p);
+    while (fgets(line, sizeof(line), p) != NULL)
+        if (strstr(line, "destination.auth.tokenUrl: missing") != NULL &&
+            strstr(line, "bad_connector") != NULL)
+            found = 1;
+    status = pclose(p);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_true(found);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +371,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             an_event_naming_another_account_gets_the_crm_account, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            a_vendor_crm_is_read_through_the_connector, vendor_setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_crm_answer_without_a_required_field_fails_naming_it,
+            vendor_setup, teardown),
+        cmocka_unit_test(
+            a_bad_connector_file_stops_the_fetcher_naming_the_field),
     };
 
     fx_global_init();

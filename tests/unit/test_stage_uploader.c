@@ -5,7 +5,9 @@
  * message does not attach it again; a transaction the destination does not
  * know is a permanent failure. Each message is built from a data case in
  * tests/unit/data/stage/ and a sample file put in the blob store with
- * ds_blob_writer, as the fetcher leaves it.
+ * ds_blob_writer, as the fetcher leaves it. With a connector whose routes
+ * and field names are a vendor's (vendor_server.h), the body, the created
+ * id and the lookup follow the connector.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "vendor_server.h"
 
 /* The stage's own file, so that its static handler is in reach. */
 #define main uploader_main_unused
@@ -26,6 +29,7 @@
 typedef struct suite {
     fx f;
     uploader up;
+    vendor_server vs;
 } suite;
 
 /* A private Redis and sandbox, and the uploader pointed at them. */
@@ -39,11 +43,26 @@ static int setup(void **state)
                                            &s->up);
 }
 
+/* A private Redis, the vendor-shaped API in this process, and the
+ * uploader pointed at it through vendor_test.json. */
+static int vendor_setup(void **state)
+{
+    static const char *const env[] = {"CONNECTOR_FILE", VS_CONNECTOR, NULL};
+    suite *s = calloc(1, sizeof(*s));
+
+    *state = s;
+    if (s == NULL)
+        return -1;
+    vs_start(&s->vs, SAMPLE);
+    return fx_stage_start(&s->f, FX_REDIS, env, configure, cleanup, &s->up);
+}
+
 static int teardown(void **state)
 {
     suite *s = *state;
 
     fx_stage_stop(&s->f);
+    vs_stop(&s->vs);
     free(s);
     return 0;
 }
@@ -337,6 +356,99 @@ static void a_failed_lookup_does_not_stop_the_upload(void **state)
     json_decref(msg);
 }
 
+/* The md5 of the file at path in base64, as the vendor shows it. */
+static void md5_base64(const char *path, char out[32])
+{
+    char sha256[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
+    unsigned char bytes[16];
+    uint64_t size;
+    int i;
+
+    fx_file_digest(path, sha256, md5, &size);
+    for (i = 0; i < 16; i++)
+        sscanf(md5 + 2 * i, "%2hhx", &bytes[i]);
+    EVP_EncodeBlock((unsigned char *)out, bytes, 16);
+}
+
+static void a_vendor_upload_has_the_connectors_body_and_id(void **state)
+{
+    suite *s = *state;
+    char b64[32];
+    json_t *msg, *out = NULL, *body;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    md5_base64(SAMPLE, b64);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+
+    rc = upload(s, msg, &out, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    /* The vendor's integer id becomes docsync's string. */
+    FX_ASSERT_JSON_STR(out, "destinationDocumentId", "1001");
+    assert_int_equal(s->vs.uploads, 1);
+    body = s->vs.last_upload;
+    FX_ASSERT_JSON_STR(body, "name", "minimal-document.pdf");
+    FX_ASSERT_JSON_STR(body, "sourceRef", "doc_1");
+    /* createdAt 2026-12-03T11:58:30Z as epoch milliseconds */
+    assert_int_equal(json_integer_value(json_object_get(body, "createdOn")),
+                     1796299110000LL);
+    assert_null(json_object_get(body, "fileName"));
+    assert_string_equal(s->vs.docs[0].loop, "txn_1");
+    assert_string_equal(s->vs.docs[0].md5_b64, b64);
+    assert_int_equal(s->vs.docs[0].size, fx_file_size(SAMPLE));
+    assert_non_null(strstr(s->vs.last_idem, "docsync-doc_1-"));
+    json_decref(out);
+    json_decref(msg);
+}
+
+/* A record Redis lost: the vendor's search (data[], hash.md5 in base64)
+ * finds the copy, which is recorded instead of uploaded again. */
+static void a_copy_the_vendor_search_finds_is_not_uploaded_again(
+    void **state)
+{
+    suite *s = *state;
+    json_t *msg, *out = NULL;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    FX_ASSERT_OK(upload(s, msg, &out, &err), &err);
+    json_decref(out);
+    freeReplyObject(fx_redis_cmd(&s->f, "DEL docsync:doc:doc_1"));
+
+    rc = upload(s, msg, &out, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    FX_ASSERT_JSON_STR(out, "destinationDocumentId", "1001");
+    assert_int_equal(s->vs.uploads, 1);
+    json_decref(out);
+    json_decref(msg);
+}
+
+static void a_message_without_a_required_upload_field_fails_naming_it(
+    void **state)
+{
+    suite *s = *state;
+    json_t *msg, *out = NULL;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    json_object_del(msg, "fileName");
+
+    rc = upload(s, msg, &out, &err);
+
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_PERMANENT, "bad_message");
+    assert_string_equal(err.msg, "name (from fileName): missing");
+    assert_int_equal(s->vs.uploads, 0);
+    assert_null(out);
+    json_decref(msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +473,15 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             a_failed_lookup_does_not_stop_the_upload, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_vendor_upload_has_the_connectors_body_and_id, vendor_setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_copy_the_vendor_search_finds_is_not_uploaded_again,
+            vendor_setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_message_without_a_required_upload_field_fails_naming_it,
+            vendor_setup, teardown),
     };
 
     fx_global_init();

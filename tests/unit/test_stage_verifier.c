@@ -6,6 +6,9 @@
  * and keeps its blob for a replay. Each message is built from a data case
  * in tests/unit/data/stage/ and a sample put in the blob store; its copy is
  * put at the destination by a plain POST of the transaction system's API.
+ * With a connector whose routes and field names are a vendor's
+ * (vendor_server.h: a root object, integer ids, md5 in base64 under
+ * hash.md5), the readback follows the connector.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "fixture.h"
+#include "vendor_server.h"
 
 /* The stage's own file, so that its static handler is in reach. */
 #define main verifier_main_unused
@@ -28,6 +32,7 @@
 typedef struct suite {
     fx f;
     verifier v;
+    vendor_server vs;
 } suite;
 
 /* A private Redis and sandbox, and the verifier pointed at them. */
@@ -41,11 +46,26 @@ static int setup(void **state)
                                            &s->v);
 }
 
+/* A private Redis, the vendor-shaped API in this process, and the
+ * verifier pointed at it through vendor_test.json. */
+static int vendor_setup(void **state)
+{
+    static const char *const env[] = {"CONNECTOR_FILE", VS_CONNECTOR, NULL};
+    suite *s = calloc(1, sizeof(*s));
+
+    *state = s;
+    if (s == NULL)
+        return -1;
+    vs_start(&s->vs, SAMPLE);
+    return fx_stage_start(&s->f, FX_REDIS, env, configure, cleanup, &s->v);
+}
+
 static int teardown(void **state)
 {
     suite *s = *state;
 
     fx_stage_stop(&s->f);
+    vs_stop(&s->vs);
     free(s);
     return 0;
 }
@@ -226,6 +246,90 @@ static void a_copy_the_destination_lacks_fails_as_missing_after_upload(
     json_decref(msg);
 }
 
+/* Puts a copy of the file at path at the vendor as document 1001 of
+ * loop, named as the message names it, and records "1001" in the message
+ * as destinationDocumentId. */
+static void put_vendor_copy(suite *s, json_t *msg, const char *loop,
+                            const char *path)
+{
+    char sha256[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
+    unsigned char bytes[16];
+    vs_doc *d = &s->vs.docs[s->vs.n_docs++];
+    uint64_t size;
+    int i;
+
+    fx_file_digest(path, sha256, md5, &size);
+    for (i = 0; i < 16; i++)
+        sscanf(md5 + 2 * i, "%2hhx", &bytes[i]);
+    d->id = 1001;
+    snprintf(d->name, sizeof(d->name), "%s",
+             json_string_value(json_object_get(msg, "fileName")));
+    snprintf(d->loop, sizeof(d->loop), "%s", loop);
+    snprintf(d->source_ref, sizeof(d->source_ref), "doc_1");
+    EVP_EncodeBlock((unsigned char *)d->md5_b64, bytes, 16);
+    d->size = (long long)size;
+    json_object_set_new(msg, "destinationDocumentId", json_string("1001"));
+}
+
+static void a_vendor_copy_is_verified_through_the_connector(void **state)
+{
+    suite *s = *state;
+    json_t *msg, *out = NULL;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    put_vendor_copy(s, msg, "txn_1", SAMPLE);
+
+    rc = verify(s, msg, &out, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    FX_ASSERT_STATE(&s->f, "doc_1", "verified");
+    json_decref(out);
+    json_decref(msg);
+}
+
+static void a_vendor_copy_with_another_md5_fails_as_checksum_mismatch(
+    void **state)
+{
+    suite *s = *state;
+    json_t *msg, *out = NULL;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    put_vendor_copy(s, msg, "txn_1", SAMPLE);
+    s->vs.docs[0].md5_b64[0] = s->vs.docs[0].md5_b64[0] == 'A' ? 'B' : 'A';
+
+    rc = verify(s, msg, &out, &err);
+
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_PERMANENT, "checksum_mismatch");
+    assert_non_null(strstr(err.msg, "md5 differs"));
+    assert_null(out);
+    json_decref(msg);
+}
+
+static void a_vendor_copy_in_another_loop_fails_as_checksum_mismatch(
+    void **state)
+{
+    suite *s = *state;
+    json_t *msg, *out = NULL;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    msg = fx_mapped_message(&s->f, DATA "mapped_txn_1.json", SAMPLE);
+    put_vendor_copy(s, msg, "txn_2", SAMPLE);
+
+    rc = verify(s, msg, &out, &err);
+
+    FX_ASSERT_FAILED(rc, &err, DS_CLASS_PERMANENT, "checksum_mismatch");
+    assert_non_null(strstr(err.msg, "attached to txn_2"));
+    json_decref(msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +345,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_copy_the_destination_lacks_fails_as_missing_after_upload,
             setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_vendor_copy_is_verified_through_the_connector, vendor_setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_vendor_copy_with_another_md5_fails_as_checksum_mismatch,
+            vendor_setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_vendor_copy_in_another_loop_fails_as_checksum_mismatch,
+            vendor_setup, teardown),
     };
 
     fx_global_init();
