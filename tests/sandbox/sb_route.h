@@ -24,6 +24,8 @@ typedef struct sb_route {
     sb_body_kind body;
     sb_handler handler;
     int idempotent;          /* honours Idempotency-Key (sb_call.idem_*) */
+    const char *profile;     /* "vendor-crm" or "vendor-tx" for the vendor-
+                              * shaped routes (subscription key), or NULL */
 } sb_route;
 
 typedef enum {
@@ -34,11 +36,12 @@ typedef enum {
 } sb_match;
 
 /* The route of method and path. HEAD matches the GET routes. On
- * SB_MATCH_OK sets *route and writes the {id} segment into param ("" when
- * the pattern has none). On SB_MATCH_BAD_METHOD writes the methods the path
+ * SB_MATCH_OK sets *route and writes the {id} segments into param and
+ * param2 ("" when the pattern has fewer). On SB_MATCH_BAD_METHOD writes the methods the path
  * accepts into allow, comma-separated, for the Allow header. */
 sb_match sb_route_find(const char *method, const char *path,
                        const sb_route **route, char param[SB_ID_MAX + 1],
-                       char *allow, size_t allow_cap);
+                       char param2[SB_ID_MAX + 1], char *allow,
+                       size_t allow_cap);
 
 #endif
