@@ -1,7 +1,8 @@
 /*
  * sb_http.h - the HTTP side of the sandbox on libmicrohttpd: one thread
  * per connection (webhook sends and injected hangs block), a route table,
- * the API key checks, injected faults (queued, or drawn by the chaos
+ * the rate limits, the API key, bearer token and subscription-key checks,
+ * injected faults (queued, or drawn by the chaos
  * engine: answers, hangs, dropped connections), the claim and release of an
  * Idempotency-Key, request bodies in memory or spilled to the data
  * directory, and one log line per request.
