@@ -185,17 +185,20 @@ static int token_ok(const sb_ctx *ctx, struct MHD_Connection *conn,
     return 0;
 }
 
-/* The subscription-key header a vendor-shaped route demands when the
- * configuration names its profile. Sets the 401 and returns 0 when it is
- * missing or wrong. */
+/* The subscription-key header a route demands when the configuration
+ * names its profile ("vendor-crm") or its API ("crm"). Sets the 401 and
+ * returns 0 when it is missing or wrong. */
 static int subscription_ok(const sb_ctx *ctx, struct MHD_Connection *conn,
                            sb_conn *c)
 {
     char header[64], want[256];
     const char *got;
 
-    if (c->route->profile == NULL ||
-        !sb_config_subscription(ctx->config, c->route->profile, header,
+    if ((c->route->profile == NULL ||
+         !sb_config_subscription(ctx->config, c->route->profile, header,
+                                 want)) &&
+        !sb_config_subscription(ctx->config,
+                                sb_api_name(route_api(c->route)), header,
                                 want))
         return 1;
     got = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, header);

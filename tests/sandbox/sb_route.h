@@ -9,7 +9,9 @@
 
 #include "sb_call.h"
 
-/* Which API key a route demands in X-API-Key. */
+/* Which API a route belongs to: the key it demands in X-API-Key, or in
+ * the OAuth2 mode the API its bearer token must be for, and the API whose
+ * rate limit it counts against (CRM: "crm", DEST: "tx"). */
 typedef enum { SB_KEY_NONE, SB_KEY_CRM, SB_KEY_DEST } sb_key_kind;
 
 /* Where a route's request body goes: nowhere, memory (small JSON), or a

@@ -425,6 +425,21 @@ test_expiry() {
                                   d["badTokens"])')"
 }
 
+test_stop() {
+    local rc
+    kill -TERM "$SB_PID"
+    wait "$SB_PID"
+    rc=$?
+    SB_PID=
+    check "SIGTERM exits 0 with the webhook sender running" 0 "$rc"
+    check "no secret or token in the log" 0 \
+        "$(grep -c -e crm-secret -e tx-secret -e rt-seed-tx -e "$SUB_KEY" \
+           -e "$CRM_KEY" -e "$DEST_KEY" "$WORK/sandbox.log")"
+    check "only JSON lines in the log" 0 \
+        "$(grep -vc '^{' "$WORK/sandbox.log")"
+    show_stderr
+}
+
 write_config
 export SANDBOX_CONFIG=$WORK/config.json
 start_receiver
@@ -447,4 +462,5 @@ test_refusals
 test_client_credentials
 test_refresh
 test_expiry
+test_stop
 summary
