@@ -113,6 +113,10 @@ test_listing() {
         "$(call GET '/api/v1/documents?createdSince=yesterday' "${crm[@]}") $(
            body '["field"]')"
     check "listing without key" 401 "$(call GET /api/v1/documents)"
+    curl -s -X POST "$BASE/admin/faults" \
+        -d '{"route":"crm_list","status":503}' >/dev/null
+    check "listing fault queued" "503 200" "$(call GET /api/v1/documents \
+        "${crm[@]}") $(call GET /api/v1/documents "${crm[@]}")"
 }
 
 accounts_of() {
@@ -135,6 +139,10 @@ test_accounts() {
     curl -s -X POST "$BASE/admin/tx/accounts" \
         -d '{"accountId":"acc_one","transactionIds":[]}' >/dev/null
     check "accounts removed" "" "$(accounts_of acc_one)"
+    curl -s -X POST "$BASE/admin/faults" \
+        -d '{"route":"tx_accounts","status":502}' >/dev/null
+    check "accounts fault queued" 502 \
+        "$(call GET '/v1/transactions?accountId=a' -H "X-API-Key: $DEST_KEY")"
     check "accounts without accountId" 400 \
         "$(call GET /v1/transactions -H "X-API-Key: $DEST_KEY")"
 }
