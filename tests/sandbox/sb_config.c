@@ -190,26 +190,27 @@ sb_config *sb_config_new(const char *file, ds_err *err)
         return NULL;
     }
     cfg->doc = json_object();
-    if (file != NULL && (doc = json_load_file(file, 0, &jerr)) == NULL) {
+    if (cfg->doc == NULL) {
+        ds_err_set(err, "oom", "out of memory");
+        goto fail;
+    }
+    if (file == NULL)
+        return cfg;
+    doc = json_load_file(file, 0, &jerr);
+    if (doc == NULL) {
         ds_err_set(err, "bad_config", "%s: %s", file, jerr.text);
         goto fail;
     }
-    if (doc != NULL && (!json_is_object(doc) ||
-                        sb_config_merge(cfg, doc, field) != 0)) {
+    if (!json_is_object(doc) || sb_config_merge(cfg, doc, field) != 0) {
         ds_err_set(err, "bad_config", "%s: %s: invalid", file,
-                   json_is_object(doc) ? field : "document");
+                   json_is_object(doc) ? field : "(document)");
         goto fail;
     }
     json_decref(doc);
-    if (cfg->doc == NULL) {
-        ds_err_set(err, "oom", "out of memory");
-        goto fail_doc;
-    }
     return cfg;
 
 fail:
     json_decref(doc);
-fail_doc:
     sb_config_free(cfg);
     return NULL;
 }

@@ -74,6 +74,11 @@ print(d["subscriptionKey"]["apis"][0], d["webhooks"]["retryDelaysMs"][0])')"
         "$(call POST /admin/config -d \
            '{"rateLimit":{"crm":{"requests":1,"windowMs":1,"style":"x"}}}') $(
            body '["field"]')"
+    echo '{"rateLimit":{"tx":{"requests":0,"windowMs":5}}}' >"$WORK/bad.json"
+    SANDBOX_CRM_API_KEY=k SANDBOX_DEST_API_KEY=k "$EXE" --port 0 \
+        --data-dir "$WORK/bad" --config "$WORK/bad.json" >"$WORK/bad.log"
+    check "bad config file exits 1 naming the field" "1 1" \
+        "$? $(grep -c 'rateLimit.tx.requests' "$WORK/bad.log")"
     check "bad config changes nothing" "{}" \
         "$(curl -s "$BASE/admin/config" | json_field '.get("rateLimit", {})')"
 }
@@ -325,6 +330,18 @@ test_refusals() {
         json_field '["rateLimit"]["crm"]["windowMs"]')"
 }
 
+# Twenty requests at once against a limit of five: the window is counted
+# under a lock, so exactly five are served whatever the threads do.
+test_parallel_limit() {
+    set_limit crm 5 60000 x-ratelimit
+    fresh_window 60000
+    seq 20 | xargs -P 20 -I{} curl -s -o /dev/null -w '%{http_code}\n' \
+        -H "X-API-Key: $CRM_KEY" "$BASE/api/v1/documents" >"$WORK/par"
+    check "parallel requests: five served" "5 15" \
+        "$(grep -c '^200$' "$WORK/par") $(grep -c '^429$' "$WORK/par")"
+    check "parallel refusals counted" 15 "$(refusals 'd["overLimit"]')"
+}
+
 oauth_config() { # accessTokenTtlS
     curl -s -X POST "$BASE/admin/config" -d "{\"rateLimit\":{},
       \"auth\":{\"crm\":{\"mode\":\"oauth2\"},\"tx\":{\"mode\":\"oauth2\"}},
@@ -467,6 +484,7 @@ test_ratelimit
 test_retry_seconds
 test_retry_date
 test_refusals
+test_parallel_limit
 test_client_credentials
 test_refresh
 test_expiry
