@@ -10,8 +10,12 @@
 #include <curl/curl.h>
 
 #include "sb_chaos.h"
+#include "sb_config.h"
+#include "sb_hooks.h"
 #include "sb_http.h"
+#include "sb_limit.h"
 #include "sb_log.h"
+#include "sb_oauth.h"
 #include "sb_options.h"
 #include "sb_state.h"
 
@@ -64,6 +68,11 @@ static void log_started(const sb_options *opt, const sb_state *st, int port)
                           "webhookUrl", opt->webhook_url,
                           "signatureHeader", opt->signature_header);
 
+    if (f != NULL)
+        json_object_set_new(f, "config", opt->config != NULL
+                                             ? json_string(opt->config)
+                                             : json_null());
+
     sb_log_msg("info", "listening", f);
 }
 
@@ -73,11 +82,49 @@ static void log_failure(const char *what, const ds_err *err)
                                         "detail", err->msg));
 }
 
+/* The parts the server shares with its handlers. Each is freed by
+ * parts_free, whatever was created. */
+static int parts_new(const sb_options *opt, sb_ctx *ctx,
+                     sb_webhook_target *target, ds_err *err)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->opt = opt;
+    ctx->state = sb_state_new(opt->data_dir, opt->transactions, err);
+    if (ctx->state == NULL)
+        return -1;
+    ctx->config = sb_config_new(opt->config, err);
+    if (ctx->config == NULL)
+        return -1;
+    ctx->chaos = sb_chaos_new();
+    ctx->oauth = sb_oauth_new();
+    ctx->limit = sb_limit_new();
+    if (ctx->chaos == NULL || ctx->oauth == NULL || ctx->limit == NULL)
+        return ds_err_set(err, "oom", "out of memory");
+    if (opt->webhook_url == NULL)
+        return 0;
+    *target = (sb_webhook_target){opt->webhook_url, opt->webhook_secret,
+                                  opt->signature_header};
+    ctx->hooks = sb_hooks_new(target, ctx->config);
+    if (ctx->hooks == NULL)
+        return ds_err_set(err, "oom", "cannot start the webhook sender");
+    return 0;
+}
+
+static void parts_free(sb_ctx *ctx)
+{
+    sb_hooks_free(ctx->hooks);
+    sb_limit_free(ctx->limit);
+    sb_oauth_free(ctx->oauth);
+    sb_chaos_free(ctx->chaos);
+    sb_config_free(ctx->config);
+    sb_state_free(ctx->state);
+}
+
 int main(int argc, char **argv)
 {
     sb_options opt;
-    sb_state *st = NULL;
-    sb_chaos *chaos = NULL;
+    sb_ctx ctx;
+    sb_webhook_target target;
     sb_http *http = NULL;
     sigset_t waiting;
     ds_err err;
@@ -93,6 +140,7 @@ int main(int argc, char **argv)
     }
     sb_log_init();
     ds_err_clear(&err);
+    memset(&ctx, 0, sizeof(ctx));
     /* Before any thread: curl's global init is not thread-safe. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         sb_log_msg("error", "curl_global_init failed", NULL);
@@ -102,33 +150,26 @@ int main(int argc, char **argv)
         sb_log_msg("error", "cannot install signal handlers", NULL);
         goto out;
     }
-    st = sb_state_new(opt.data_dir, opt.transactions, &err);
-    if (st == NULL) {
+    if (parts_new(&opt, &ctx, &target, &err) != 0) {
         log_failure("cannot set up state", &err);
         goto out;
     }
-    chaos = sb_chaos_new();
-    if (chaos == NULL) {
-        sb_log_msg("error", "cannot set up chaos", NULL);
-        goto out;
-    }
-    http = sb_http_start(&opt, st, chaos, &err);
+    http = sb_http_start(&ctx, &err);
     if (http == NULL) {
         log_failure("cannot start server", &err);
         goto out;
     }
-    log_started(&opt, st, sb_http_port(http));
+    log_started(&opt, ctx.state, sb_http_port(http));
 
     while (!stop_requested)
         sigsuspend(&waiting);
     sb_log_msg("info", "stopping", NULL);
-    sb_state_stop(st);
+    sb_state_stop(ctx.state);
     rc = SB_EXIT_OK;
 
 out:
     sb_http_stop(http);
-    sb_chaos_free(chaos);
-    sb_state_free(st);
+    parts_free(&ctx);
     curl_global_cleanup();
 out_opt:
     sb_options_free(&opt);

@@ -7,7 +7,11 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "sb_hooks.h"
+#include "sb_limit.h"
 #include "sb_log.h"
+#include "sb_oauth.h"
+#include "sb_time.h"
 #include "sb_webhook.h"
 
 #define MAX_DELIVERIES 100
@@ -27,6 +31,7 @@ typedef struct add_req {
     const char *document_id;
     const char *raw_body;
     const char *signature;
+    int64_t created_ms;      /* "createdAt", or now */
     long deliveries;
     long delay_ms;
     int webhook;
@@ -43,6 +48,22 @@ static const struct {
     {"tif", "image/tiff"},
     {"tiff", "image/tiff"},
 };
+
+/* The optional "createdAt" of a backdated document (clock-skew tests);
+ * now without one. */
+static int parse_created(json_t *body, add_req *a, sb_reply *out)
+{
+    const char *text = NULL;
+
+    a->created_ms = sb_time_now_ms();
+    if (sb_field_string(body, "createdAt", &text, out) != 0)
+        return -1;
+    if (text != NULL && sb_time_parse_ms(text, &a->created_ms) != 0) {
+        sb_reply_bad_field(out, "bad_field", "createdAt");
+        return -1;
+    }
+    return 0;
+}
 
 static int parse_add(json_t *body, add_req *a, sb_reply *out)
 {
@@ -69,6 +90,8 @@ static int parse_add(json_t *body, add_req *a, sb_reply *out)
         return -1;
     }
     a->webhook = hook == NULL || json_is_true(hook);
+    if (parse_created(body, a, out) != 0)
+        return -1;
     if (a->account_id == NULL || *a->account_id == '\0') {
         sb_reply_bad_field(out, "missing_field", "accountId");
         return -1;
@@ -109,7 +132,7 @@ static const char *guess_mime(const char *path)
 static json_t *crm_record(const add_req *a, sb_reply *out)
 {
     char abs_path[PATH_MAX];
-    char now[21];
+    char created[SB_TIME_ISO_LEN + 1];
     struct stat sb;
     json_t *rec;
 
@@ -118,8 +141,9 @@ static json_t *crm_record(const add_req *a, sb_reply *out)
         sb_reply_bad_field(out, "bad_path", "path");
         return NULL;
     }
-    sb_log_now_iso(now);
-    rec = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:s}",
+    /* Milliseconds: the listing orders and pages by them. */
+    sb_time_format_ms(a->created_ms, created);
+    rec = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:s}",
                     "accountId", a->account_id,
                     "fileName", a->file_name != NULL ? a->file_name
                                                      : base_name(a->path),
@@ -128,7 +152,8 @@ static json_t *crm_record(const add_req *a, sb_reply *out)
                     "size", (json_int_t)sb.st_size,
                     "description", a->description != NULL ? a->description
                                                            : "",
-                    "createdAt", now, "path", abs_path);
+                    "createdAt", created, "createdMs",
+                    (json_int_t)a->created_ms, "path", abs_path);
     if (rec == NULL)
         sb_reply_error(out, 500, "internal", "oom");
     return rec;
@@ -161,6 +186,11 @@ static json_t *send_webhooks(const sb_ctx *ctx, const add_req *a,
             break;
         status = sb_webhook_post(&t, body, strlen(body), a->signature);
         json_array_append_new(statuses, json_integer(status));
+        /* Retries and duplicates, when configured, go on in the
+         * background; the answer reports the first attempts only. */
+        if (ctx->hooks != NULL)
+            sb_hooks_after(ctx->hooks, body, a->signature, event_id, doc_id,
+                           status);
         sb_log_msg(status >= 200 && status < 300 ? "info" : "warn",
                    "webhook sent",
                    json_pack("{s:s,s:s,s:i,s:i}", "eventId", event_id,
@@ -343,6 +373,10 @@ void sb_admin_reset(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
     (void)call;
     sb_state_reset(ctx->state);
     sb_chaos_reset(ctx->chaos);
+    sb_limit_reset(ctx->limit);
+    sb_oauth_reset(ctx->oauth);
+    if (ctx->hooks != NULL)
+        sb_hooks_clear(ctx->hooks);
     sb_log_msg("info", "state reset", NULL);
     sb_reply_json(out, 200, json_pack("{s:s}", "status", "reset"));
 }

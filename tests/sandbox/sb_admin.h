@@ -41,8 +41,10 @@ void sb_admin_tx_list(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
  * "route". 200 {"route","pending"}, 400 for a bad body. */
 void sb_admin_faults(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
-/* POST /admin/reset: forgets documents, uploads, replays, Idempotency-Keys
- * and faults, turns chaos off and zeroes its counts; 200. */
+/* POST /admin/reset: forgets documents, uploads, replays, Idempotency-Keys,
+ * accounts, pending webhook retries and faults, turns chaos off and zeroes
+ * its counts and the refusal counts; the strict configuration and tokens
+ * stay; 200. */
 void sb_admin_reset(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
 #endif

@@ -141,3 +141,12 @@ int sb_id_valid(const char *s)
 
     return n > 0 && n <= SB_ID_MAX && s[n] == '\0';
 }
+
+void sb_headers_add(sb_headers *h, const char *name, const char *value)
+{
+    if (h->n >= SB_HEADERS_MAX)
+        return;
+    snprintf(h->name[h->n], sizeof(h->name[0]), "%s", name);
+    snprintf(h->value[h->n], sizeof(h->value[0]), "%s", value);
+    h->n++;
+}

@@ -18,16 +18,40 @@
 #include "sb_options.h"
 #include "sb_state.h"
 
+typedef struct sb_config sb_config;
+typedef struct sb_oauth sb_oauth;
+typedef struct sb_limit sb_limit;
+typedef struct sb_hooks sb_hooks;
+
 /* The long-lived things every handler may use. */
 typedef struct sb_ctx {
     const sb_options *opt;
     sb_state *state;
     sb_chaos *chaos;
+    sb_config *config;   /* the strict modes; empty without --config */
+    sb_oauth *oauth;     /* tokens of the OAuth2 mode */
+    sb_limit *limit;     /* rate-limit windows */
+    sb_hooks *hooks;     /* webhook retries and duplicates */
 } sb_ctx;
+
+#define SB_HEADERS_MAX 4
+
+/* Extra response headers decided before the handler runs (rate limits,
+ * WWW-Authenticate), added to whatever answer the request gets. */
+typedef struct sb_headers {
+    int n;
+    char name[SB_HEADERS_MAX][48];
+    char value[SB_HEADERS_MAX][160];
+} sb_headers;
+
+/* Adds "name: value" to h; dropped when h is full. */
+void sb_headers_add(sb_headers *h, const char *name, const char *value);
 
 /* One request, as a handler sees it. */
 typedef struct sb_call {
     const char *param;     /* the {id} segment of the route, or NULL */
+    const char *param2;    /* a second {id} segment, or NULL */
+    const char *authorization; /* the Authorization header, or NULL */
     const json_t *query;   /* the query arguments, name -> string; null
                             * for a value that is not UTF-8. The first of a
                             * repeated name counts. Never NULL. */

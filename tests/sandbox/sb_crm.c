@@ -13,23 +13,25 @@ static const char *const public_fields[] = {
     "createdAt"
 };
 
-void sb_crm_meta(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
+json_t *sb_crm_public(json_t *rec)
 {
-    json_t *rec = sb_state_crm_get(ctx->state, call->param);
     json_t *pub = json_object();
     size_t n = sizeof(public_fields) / sizeof(public_fields[0]);
 
-    if (rec == NULL || pub == NULL) {
-        json_decref(pub);
-        sb_reply_error(out, 404, "not_found", NULL);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; pub != NULL && i < n; i++)
         json_object_set(pub, public_fields[i],
                         json_object_get(rec, public_fields[i]));
-    sb_reply_json(out, 200, pub);
+    return pub;
+}
 
-out:
+void sb_crm_meta(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
+{
+    json_t *rec = sb_state_crm_get(ctx->state, call->param);
+
+    if (rec == NULL)
+        sb_reply_error(out, 404, "not_found", NULL);
+    else
+        sb_reply_json(out, 200, sb_crm_public(rec));
     json_decref(rec);
 }
 

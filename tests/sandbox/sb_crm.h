@@ -12,6 +12,10 @@
  * {"error":"not_found"}. */
 void sb_crm_meta(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
+/* What a CRM client sees of record rec: a new object with the public
+ * fields; NULL when out of memory. */
+json_t *sb_crm_public(json_t *rec);
+
 /* GET /api/v1/documents/{id}/content: 200 streaming the file the document
  * was added with, Content-Type its mimeType; 404 for an unknown document,
  * 500 when the file can no longer be read. */

@@ -17,10 +17,14 @@
 
 #include "ds_crypto.h"
 #include "sb_call.h"
+#include "sb_config.h"
 #include "sb_inject.h"
+#include "sb_limit.h"
 #include "sb_log.h"
+#include "sb_oauth.h"
 #include "sb_route.h"
 #include "sb_store.h"
+#include "sb_time.h"
 
 /* Admin bodies are small JSON; rawBody tests of ingest's 64 KiB limit fit. */
 #define MEMORY_BODY_MAX (4u * 1024 * 1024)
@@ -47,11 +51,13 @@ struct sb_http {
 typedef struct sb_conn {
     const sb_route *route;
     char param[SB_ID_MAX + 1];
+    char param2[SB_ID_MAX + 1];
     char method[16];
     char *path;              /* for the log line */
     struct timespec start;
     sb_reply early;          /* answer known before the body was read */
     char allow[64];          /* Allow header of a 405 */
+    sb_headers headers;      /* rate-limit and WWW-Authenticate headers */
     int has_fault;
     sb_fault fault;
     sb_chaos_fault chaos;    /* drawn when no queued fault applies */
@@ -123,6 +129,29 @@ static void set_early(sb_conn *c, int status, const char *error,
     c->sink = SB_BODY_NONE;
 }
 
+/* The API a keyed route belongs to, for credentials and limits. */
+static sb_api route_api(const sb_route *route)
+{
+    return route->key == SB_KEY_CRM ? SB_API_CRM : SB_API_TX;
+}
+
+/* Counts the request against its API's limit, when the configuration sets
+ * one, and keeps the style's headers for the answer. A request over the
+ * limit gets 429 and is not served. Returns 1 when it was refused. */
+static int over_limit(const sb_ctx *ctx, sb_conn *c)
+{
+    sb_rate_rule rule;
+
+    if (c->route->key == SB_KEY_NONE ||
+        !sb_config_rate(ctx->config, route_api(c->route), &rule))
+        return 0;
+    if (!sb_limit_take(ctx->limit, route_api(c->route), &rule,
+                       sb_time_now_ms(), &c->headers))
+        return 0;
+    set_early(c, 429, "rate_limited", NULL);
+    return 1;
+}
+
 /* True when the request carries the key the route demands. */
 static int key_ok(const sb_ctx *ctx, struct MHD_Connection *conn,
                   sb_key_kind kind)
@@ -136,6 +165,66 @@ static int key_ok(const sb_ctx *ctx, struct MHD_Connection *conn,
     got = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, KEY_HEADER);
     return got != NULL && strlen(got) == strlen(want) &&
            ds_ct_equal(got, want, strlen(want));
+}
+
+/* The OAuth2 mode's check: a live bearer token of the route's API. Sets
+ * the 401 and returns 0 otherwise. */
+static int token_ok(const sb_ctx *ctx, struct MHD_Connection *conn,
+                    sb_conn *c)
+{
+    const char *auth = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *why = sb_oauth_check(ctx->oauth, route_api(c->route), auth,
+                                     sb_time_now_ms());
+
+    if (why == NULL)
+        return 1;
+    sb_headers_add(&c->headers, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                   "Bearer error=\"invalid_token\"");
+    set_early(c, 401, "invalid_token", why);
+    return 0;
+}
+
+/* The subscription-key header a route demands when the configuration
+ * names its profile ("vendor-crm") or its API ("crm"). Sets the 401 and
+ * returns 0 when it is missing or wrong. */
+static int subscription_ok(const sb_ctx *ctx, struct MHD_Connection *conn,
+                           sb_conn *c)
+{
+    char header[64], want[256];
+    const char *got;
+
+    if ((c->route->profile == NULL ||
+         !sb_config_subscription(ctx->config, c->route->profile, header,
+                                 want)) &&
+        !sb_config_subscription(ctx->config,
+                                sb_api_name(route_api(c->route)), header,
+                                want))
+        return 1;
+    got = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, header);
+    if (got != NULL && strlen(got) == strlen(want) &&
+        ds_ct_equal(got, want, strlen(want)))
+        return 1;
+    set_early(c, 401, "unauthorized", "subscription_key");
+    return 0;
+}
+
+/* The credentials of a keyed route: a bearer token in the OAuth2 mode, the
+ * API key otherwise, then a subscription key when one is configured.
+ * Sets the 401 and returns 0 when they fail. */
+static int authorized(const sb_ctx *ctx, struct MHD_Connection *conn,
+                      sb_conn *c)
+{
+    if (c->route->key == SB_KEY_NONE)
+        return 1;
+    if (sb_config_oauth2(ctx->config, route_api(c->route))) {
+        if (!token_ok(ctx, conn, c))
+            return 0;
+    } else if (!key_ok(ctx, conn, c->route->key)) {
+        set_early(c, 401, "unauthorized", NULL);
+        return 0;
+    }
+    return subscription_ok(ctx, conn, c);
 }
 
 /* Copies the Idempotency-Key header value into key. The draft makes it a
@@ -234,8 +323,8 @@ static int chaos_answers(const sb_conn *c)
 static void classify(const sb_ctx *ctx, struct MHD_Connection *conn,
                      sb_conn *c)
 {
-    switch (sb_route_find(c->method, c->path, &c->route, c->param, c->allow,
-                          sizeof(c->allow))) {
+    switch (sb_route_find(c->method, c->path, &c->route, c->param,
+                          c->param2, c->allow, sizeof(c->allow))) {
     case SB_MATCH_NO_ROUTE:
         set_early(c, 404, "not_found", "no_route");
         return;
@@ -249,6 +338,10 @@ static void classify(const sb_ctx *ctx, struct MHD_Connection *conn,
         break;
     }
 
+    /* The limit is the gateway's, in front of everything else: a refused
+     * request reaches no fault, no chaos and no credential check. */
+    if (over_limit(ctx, c))
+        return;
     if (c->route->fault != SB_FAULT_NONE) {
         sb_chaos_enter(ctx->chaos, c->route->fault);
         c->in_flight = 1;
@@ -267,10 +360,8 @@ static void classify(const sb_ctx *ctx, struct MHD_Connection *conn,
     }
     if (c->chaos.kind == SB_CHAOS_RESET)
         return; /* on_request closes the connection */
-    if (!key_ok(ctx, conn, c->route->key)) {
-        set_early(c, 401, "unauthorized", NULL);
+    if (!authorized(ctx, conn, c))
         return;
-    }
     if (c->route->idempotent && claim_idem_key(ctx, conn, c) != 0)
         return;
     open_sink(ctx, c);
@@ -350,6 +441,9 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, c->allow);
     if (r->replayed)
         MHD_add_response_header(resp, IDEM_REPLAYED_HEADER, "true");
+    for (int i = 0; i < c->headers.n; i++)
+        MHD_add_response_header(resp, c->headers.name[i],
+                                c->headers.value[i]);
     if (r->retry_after_s >= 0) {
         char secs[24];
 
@@ -395,6 +489,9 @@ static void run_handler(const sb_ctx *ctx, struct MHD_Connection *conn,
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_query_arg,
                               query);
     call.param = c->param[0] != '\0' ? c->param : NULL;
+    call.param2 = c->param2[0] != '\0' ? c->param2 : NULL;
+    call.authorization = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     call.query = query;
     call.body = c->buf;
     call.body_len = c->len;
@@ -608,8 +705,7 @@ static int listen_on(sb_http *h, ds_err *err)
     return 0;
 }
 
-sb_http *sb_http_start(const sb_options *opt, sb_state *st,
-                       sb_chaos *chaos, ds_err *err)
+sb_http *sb_http_start(const sb_ctx *ctx, ds_err *err)
 {
     sb_http *h = calloc(1, sizeof(*h));
     const union MHD_DaemonInfo *info;
@@ -619,15 +715,13 @@ sb_http *sb_http_start(const sb_options *opt, sb_state *st,
         return NULL;
     }
     atomic_init(&h->active, 0);
-    h->ctx.opt = opt;
-    h->ctx.state = st;
-    h->ctx.chaos = chaos;
+    h->ctx = *ctx;
     if (listen_on(h, err) != 0) {
         free(h);
         return NULL;
     }
     info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = info != NULL ? info->port : opt->port;
+    h->port = info != NULL ? info->port : ctx->opt->port;
     return h;
 }
 

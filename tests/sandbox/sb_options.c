@@ -32,6 +32,7 @@ static const opt_def opt_defs[] = {
      OPT_FIELD(signature_header)},
     {"crm-api-key", "SANDBOX_CRM_API_KEY", OPT_FIELD(crm_api_key)},
     {"dest-api-key", "SANDBOX_DEST_API_KEY", OPT_FIELD(dest_api_key)},
+    {"config", "SANDBOX_CONFIG", OPT_FIELD(config)},
 };
 
 #define N_DEFS (sizeof(opt_defs) / sizeof(opt_defs[0]))
@@ -64,6 +65,10 @@ static void print_usage(FILE *out)
           " X-Signature\n"
           "  --crm-api-key K          SANDBOX_CRM_API_KEY, required\n"
           "  --dest-api-key K         SANDBOX_DEST_API_KEY, required\n"
+          "  --config FILE            SANDBOX_CONFIG, strict modes (OAuth2,"
+          " rate limits,\n"
+          "                           webhook retries); without it: API"
+          " keys, no limits\n"
           "  --help, --version\n"
           "\n"
           "Routes and examples: docs/sandbox.md.\n", out);
@@ -218,5 +223,6 @@ void sb_options_free(sb_options *opt)
     free(opt->signature_header);
     free(opt->crm_api_key);
     free(opt->dest_api_key);
+    free(opt->config);
     memset(opt, 0, sizeof(*opt));
 }

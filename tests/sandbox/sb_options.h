@@ -20,6 +20,7 @@ typedef struct sb_options {
     char *signature_header;
     char *crm_api_key;
     char *dest_api_key;
+    char *config;           /* path of the strict modes' JSON, or NULL */
 } sb_options;
 
 /* What main should do after sb_options_load. */

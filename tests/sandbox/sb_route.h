@@ -9,7 +9,9 @@
 
 #include "sb_call.h"
 
-/* Which API key a route demands in X-API-Key. */
+/* Which API a route belongs to: the key it demands in X-API-Key, or in
+ * the OAuth2 mode the API its bearer token must be for, and the API whose
+ * rate limit it counts against (CRM: "crm", DEST: "tx"). */
 typedef enum { SB_KEY_NONE, SB_KEY_CRM, SB_KEY_DEST } sb_key_kind;
 
 /* Where a route's request body goes: nowhere, memory (small JSON), or a
@@ -24,6 +26,8 @@ typedef struct sb_route {
     sb_body_kind body;
     sb_handler handler;
     int idempotent;          /* honours Idempotency-Key (sb_call.idem_*) */
+    const char *profile;     /* "vendor-crm" or "vendor-tx" for the vendor-
+                              * shaped routes (subscription key), or NULL */
 } sb_route;
 
 typedef enum {
@@ -34,11 +38,12 @@ typedef enum {
 } sb_match;
 
 /* The route of method and path. HEAD matches the GET routes. On
- * SB_MATCH_OK sets *route and writes the {id} segment into param ("" when
- * the pattern has none). On SB_MATCH_BAD_METHOD writes the methods the path
+ * SB_MATCH_OK sets *route and writes the {id} segments into param and
+ * param2 ("" when the pattern has fewer). On SB_MATCH_BAD_METHOD writes the methods the path
  * accepts into allow, comma-separated, for the Allow header. */
 sb_match sb_route_find(const char *method, const char *path,
                        const sb_route **route, char param[SB_ID_MAX + 1],
-                       char *allow, size_t allow_cap);
+                       char param2[SB_ID_MAX + 1], char *allow,
+                       size_t allow_cap);
 
 #endif

@@ -30,6 +30,7 @@ struct sb_state {
     json_t *replays;         /* sourceDocumentId -> count of replays */
     json_t *lost;            /* sourceDocumentId -> uploads lost by chaos */
     json_t *corrupted;       /* sourceDocumentId -> uploads corrupted */
+    json_t *accounts;        /* accountId -> [transactionId, ...] */
     json_t *idem;            /* Idempotency-Key -> {"claim"} while in
                               * progress, {"fingerprint","status","body"}
                               * once completed */
@@ -42,7 +43,8 @@ struct sb_state {
 };
 
 static const char *const fault_names[SB_FAULT_NONE] = {
-    "crm_meta", "crm_content", "tx_upload", "tx_get", "tx_search"
+    "crm_meta", "crm_content", "tx_upload", "tx_get", "tx_search",
+    "crm_list", "tx_accounts"
 };
 
 sb_fault_route sb_fault_route_parse(const char *name)
@@ -179,7 +181,9 @@ sb_state *sb_state_new(const char *data_dir, const char *transactions_file,
     st->lost = json_object();
     st->corrupted = json_object();
     st->idem = json_object();
-    if (st->crm == NULL || st->tx == NULL || st->uploads == NULL ||
+    st->accounts = json_object();
+    if (st->accounts == NULL ||
+        st->crm == NULL || st->tx == NULL || st->uploads == NULL ||
         st->replays == NULL || st->lost == NULL || st->corrupted == NULL ||
         st->idem == NULL) {
         ds_err_set(err, "oom", "out of memory");
@@ -232,6 +236,7 @@ void sb_state_free(sb_state *st)
     json_decref(st->lost);
     json_decref(st->corrupted);
     json_decref(st->idem);
+    json_decref(st->accounts);
     free(st->data_dir);
     pthread_cond_destroy(&st->wake);
     pthread_mutex_destroy(&st->lock);
@@ -306,6 +311,47 @@ static json_t *copy_member(sb_state *st, json_t *obj, const char *id)
 json_t *sb_state_crm_get(sb_state *st, const char *id)
 {
     return copy_member(st, st->crm, id);
+}
+
+json_t *sb_state_crm_all(sb_state *st)
+{
+    json_t *all = json_array();
+    json_t *rec;
+    const char *id;
+
+    if (all == NULL)
+        return NULL;
+    pthread_mutex_lock(&st->lock);
+    json_object_foreach(st->crm, id, rec) {
+        if (json_array_append_new(all, json_deep_copy(rec)) != 0) {
+            json_decref(all);
+            all = NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return all;
+}
+
+int sb_state_accounts_set(sb_state *st, const char *account, json_t *ids)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&st->lock);
+    if (json_array_size(ids) == 0)
+        json_object_del(st->accounts, account);
+    else
+        rc = json_object_set(st->accounts, account, ids);
+    pthread_mutex_unlock(&st->lock);
+    json_decref(ids);
+    return rc;
+}
+
+json_t *sb_state_accounts_get(sb_state *st, const char *account)
+{
+    json_t *ids = copy_member(st, st->accounts, account);
+
+    return ids != NULL ? ids : json_array();
 }
 
 int sb_state_crm_delete(sb_state *st, const char *id)
@@ -638,6 +684,7 @@ void sb_state_reset(sb_state *st)
     json_object_clear(st->lost);
     json_object_clear(st->corrupted);
     json_object_clear(st->idem);
+    json_object_clear(st->accounts);
     faults_free(st);
     pthread_mutex_unlock(&st->lock);
 }

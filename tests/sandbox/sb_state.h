@@ -30,6 +30,8 @@ typedef enum {
     SB_FAULT_TX_UPLOAD,
     SB_FAULT_TX_GET,
     SB_FAULT_TX_SEARCH,
+    SB_FAULT_CRM_LIST,
+    SB_FAULT_TX_ACCOUNTS,
     SB_FAULT_NONE /* also the number of fault routes */
 } sb_fault_route;
 
@@ -41,7 +43,8 @@ typedef struct sb_fault {
     long delay_ms;
 } sb_fault;
 
-/* Parses "crm_meta", "crm_content", "tx_upload", "tx_get" or "tx_search";
+/* Parses "crm_meta", "crm_content", "tx_upload", "tx_get", "tx_search",
+ * "crm_list" or "tx_accounts";
  * anything else gives SB_FAULT_NONE. */
 sb_fault_route sb_fault_route_parse(const char *name);
 
@@ -82,6 +85,19 @@ int sb_state_crm_add(sb_state *st, const char *want_id, json_t *rec,
 
 /* A copy of the CRM record, or NULL when unknown or out of memory. */
 json_t *sb_state_crm_get(sb_state *st, const char *id);
+
+/* Copies of every CRM record, in the order they were added; NULL when out
+ * of memory. */
+json_t *sb_state_crm_all(sb_state *st);
+
+/* Sets the transaction ids of account (ids, an array of strings, stolen);
+ * an empty array removes the account. Returns 0, or -1 when out of
+ * memory. */
+int sb_state_accounts_set(sb_state *st, const char *account, json_t *ids);
+
+/* A copy of the transaction ids of account, an empty array when it has
+ * none; NULL when out of memory. */
+json_t *sb_state_accounts_get(sb_state *st, const char *account);
 
 /* Removes a CRM record. Returns 0, or -1 when unknown. */
 int sb_state_crm_delete(sb_state *st, const char *id);
@@ -159,8 +175,8 @@ long sb_state_fault_push(sb_state *st, sb_fault_route route, long count,
 int sb_state_fault_take(sb_state *st, sb_fault_route route, sb_fault *out);
 
 /* Forgets CRM documents, stored documents (deleting their files), upload,
- * replay, lost and corrupted counts, Idempotency-Keys and pending faults. Configuration
- * and id counters stay. */
+ * replay, lost and corrupted counts, Idempotency-Keys, accounts and pending
+ * faults. Configuration and id counters stay. */
 void sb_state_reset(sb_state *st);
 
 /* Sleeps ms milliseconds, or less when sb_state_stop is called meanwhile.

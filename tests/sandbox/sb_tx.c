@@ -219,23 +219,31 @@ static int apply_fate(const sb_ctx *ctx, json_t *rec, const char *path,
 
 void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
 {
-    char path[PATH_MAX] = "";
-    char id[SB_ID_MAX + 1];
-    json_t *body = NULL, *rec = NULL, *fp = NULL;
-    sb_chaos_kind fate;
+    json_t *body = NULL;
     json_error_t jerr;
-    ds_err err;
 
     if (!sb_state_transaction_exists(ctx->state, call->param)) {
         sb_reply_error(out, 404, "not_found", "unknown_transaction");
-        goto out;
+        return;
     }
     if (call->body_file != NULL)
         body = json_load_file(call->body_file, 0, &jerr);
-    if (!json_is_object(body)) {
+    if (!json_is_object(body))
         sb_reply_error(out, 400, "bad_request", "bad_json");
-        goto out;
-    }
+    else
+        sb_tx_store(ctx, call, body, out);
+    json_decref(body);
+}
+
+void sb_tx_store(const sb_ctx *ctx, const sb_call *call, json_t *body,
+                 sb_reply *out)
+{
+    char path[PATH_MAX] = "";
+    char id[SB_ID_MAX + 1];
+    json_t *rec = NULL, *fp = NULL;
+    sb_chaos_kind fate;
+    ds_err err;
+
     rec = record_from_body(body, call->param, out);
     if (rec == NULL || store_content(ctx, body, rec, path, out) != 0)
         goto out;
@@ -275,7 +283,6 @@ out:
         unlink(path);
     json_decref(fp);
     json_decref(rec);
-    json_decref(body);
 }
 
 /* What a client sees of a stored record: the public fields, a new object;

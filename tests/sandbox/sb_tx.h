@@ -26,6 +26,11 @@
  * "unprocessable","reason":"idempotency_key_reused"}. */
 void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
+/* sb_tx_upload with the body already parsed (borrowed): the vendor-shaped
+ * upload translates its own body into this one. */
+void sb_tx_store(const sb_ctx *ctx, const sb_call *call, json_t *body,
+                 sb_reply *out);
+
 /* GET /v1/documents/{id}: 200 with id, transactionId, fileName, mimeType,
  * size, md5Checksum, notes, documentDate, sourceDocumentId and createdAt of
  * a stored document, or 404 {"error":"not_found"} (also for a lost one). */
