@@ -89,6 +89,7 @@ e2e: all
 sandbox-test: bin/docsync-sandbox
 	@tests/sandbox/smoke.sh
 	@tests/sandbox/chaos.sh
+	@tests/sandbox/strict.sh
 
 test: setup
 	@scripts/test-all.sh

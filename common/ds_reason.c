@@ -152,10 +152,6 @@ static const ds_reason table[] = {
      "fix the field named; `docsyncctl connector check FILE` tries it"},
     {"bad_mapping", P, 0, 0, "the mapping table cannot be used",
      "fix the line named in MAPPING_FILE"},
-    {"bad_connector", P, 0, 0,
-     "the connector settings do not validate (the message names the "
-     "field by its dotted path)",
-     "fix the field named, then restart the stage"},
     {"bad_body", P, 0, 0, "an upload body could not be built",
      "a bug: report it with the log lines"},
     {"config_invalid", P, 0, 0, "a variable's value is not valid",

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ds_api.h"
+#include "fixture.h"
 
 typedef struct server {
     struct MHD_Daemon *d;
@@ -66,6 +67,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
 }
 
 typedef struct suite {
+    fx f;                /* Redis: every API keeps its budget there */
     server srv;
     ds_connector *connector;
     ds_api api;
@@ -88,8 +90,12 @@ static int setup(void **state)
     ds_err err;
 
     *state = s;
-    if (s == NULL)
+    if (s == NULL || fx_start(&s->f, FX_REDIS) < 0 || !s->f.ready)
         return -1;
+    snprintf(s->srv.url, sizeof(s->srv.url), "%d", s->f.redis_port);
+    setenv("REDIS_HOST", "127.0.0.1", 1);
+    setenv("REDIS_PORT", s->srv.url, 1);
+    s->srv.url[0] = '\0';
     s->srv.status = 200;
     s->srv.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL,
                                 NULL, answer, &s->srv, MHD_OPTION_END);
@@ -118,6 +124,7 @@ static int teardown(void **state)
     ds_api_clear(&s->api);
     ds_connector_free(s->connector);
     MHD_stop_daemon(s->srv.d);
+    fx_stop(&s->f);
     free(s);
     return 0;
 }
