@@ -18,7 +18,9 @@
 #     {"submitted": N, "verified": V, "dead_lettered": D, "over_limit": 0,
 #      "reused_refresh_tokens": 0, "bad_tokens": n}
 # and exit 0 only when every document is verified, nothing went over a
-# limit and no refresh token was used twice.
+# limit and no refresh token was used twice. They send the samples in
+# DEMO_ROUNDS rounds (3) DEMO_ROUND_GAP seconds apart (15), so that the
+# tokens expire and are refreshed while documents are on their way.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -68,7 +70,11 @@ fi
 # shellcheck disable=SC1091
 . .run/stack.env
 
-python3 - "$TIMEOUT" "$SUMMARY" "$PROFILE" <<'PY'
+ROUNDS=${DEMO_ROUNDS:-1}
+GAP=${DEMO_ROUND_GAP:-15}
+[ "$PROFILE" != apikey ] && ROUNDS=${DEMO_ROUNDS:-3}
+
+python3 - "$TIMEOUT" "$SUMMARY" "$PROFILE" "$ROUNDS" "$GAP" <<'PY'
 """Submits the samples, follows them to verified or the DLQ, prints a table."""
 import json
 import os
@@ -80,6 +86,8 @@ import urllib.request
 TIMEOUT_S = float(sys.argv[1])
 SUMMARY = sys.argv[2]
 PROFILE = sys.argv[3]
+ROUNDS = int(sys.argv[4])
+GAP_S = float(sys.argv[5])
 ACCOUNTS = ["acc_1001", "acc_1002", "acc_1003"]
 SANDBOX = os.environ["SANDBOX_URL"]
 REDIS = ["redis-cli", "-h", os.environ["REDIS_HOST"], "-p", os.environ["REDIS_PORT"]]
@@ -192,6 +200,10 @@ def main():
                    if f != "README.md" and os.path.isfile(os.path.join("samples", f)))
     t0 = time.time()
     docs = submit(files)
+    for r in range(1, ROUNDS):
+        print(f"demo: round {r} of {ROUNDS}: {len(files)} documents; next in {GAP_S:.0f} s")
+        time.sleep(GAP_S)
+        docs += submit(files)
     print(f"demo: submitted {len(docs)} documents; waiting up to {TIMEOUT_S:.0f} s")
     poll(docs)
     print_table(docs, mapping())
