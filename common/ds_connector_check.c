@@ -91,7 +91,7 @@ static const spec AUTH_KEYS[] = {
 static const section AUTH = {AUTH_KEYS, check_auth};
 
 static const spec RATE_KEYS[] = {
-    {"requests", K_INT, 1, NULL}, {"windowMs", K_INT, 0, NULL},
+    {"requests", K_INT, 0, NULL}, {"windowMs", K_INT, 0, NULL},
     {"marginMs", K_INT, 0, NULL}, {"perCredential", K_BOOL, 0, NULL},
     {"resetUnit", K_STR, 0, RESET_UNITS}, {"maxWaitMs", K_INT, 0, NULL},
     {NULL, 0, 0, NULL}};

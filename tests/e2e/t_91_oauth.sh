@@ -53,7 +53,7 @@ assert_eq "no refresh token was used twice (one refresher at a time)" \
 dlq=0
 for id in "${ids[@]}"; do dlq_has "$id" && dlq=$((dlq + 1)); done
 assert_eq "none of them is dead-lettered" 0 "$dlq"
-gen=$(bin/docsyncctl token show destination --json 2>/dev/null | json_get generation)
+gen=$(bin/docsyncctl token show destination 2>/dev/null | awk '/^generation:/ {print $2}')
 [ "${gen:-0}" -ge 3 ] && t_pass "the transaction token was refreshed several times" \
     || t_fail "the transaction token was refreshed several times" "generation ${gen:-none}"
 
@@ -85,8 +85,9 @@ wait_until 40 bash -c "grep -q credential_refused '$DOCSYNC_RUN_DIR/logs/uploade
     && t_pass "the uploader says the credential is refused" \
     || t_fail "the uploader says the credential is refused" "no credential_refused in its log"
 sleep 5
-assert_eq "the dead credential is a metric" 1 \
-    "$(stage_metric uploader 'docsync_credential_dead{api="destination"}')"
+dead=$(stage_metric uploader 'docsync_credential_dead{api="destination"}' || echo 0)
+[ "${dead:-0}" -ge 1 ] && t_pass "the dead credential is a metric (uploaders: $dead)" \
+    || t_fail "the dead credential is a metric" "docsync_credential_dead=${dead:-none}"
 lines=$(log_since "$DOCSYNC_RUN_DIR/logs/uploader.log" "$off" \
         | grep -c 'credential.*dead\|dead.*credential' || true)
 [ "${lines:-0}" -le 3 ] && t_pass "it is said a few times, not once per record ($lines)" \

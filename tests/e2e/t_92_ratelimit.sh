@@ -10,7 +10,7 @@
 
 dir=$(mktemp -d)
 restore() {
-    sandbox_config '{"rateLimit": {"tx": {"requests": 0}}}' || true
+    sandbox_config '{"rateLimit": {"tx": null}}' || true
     default_stages uploader verifier
     rm -rf "$dir"
 }
@@ -43,7 +43,8 @@ all_done() {
 
 # --- The limit known in advance.
 connector_variant connectors/sandbox-apikey.json "$dir/known.json" \
-    'c["destination"]["rateLimit"] = {"requests": 4, "windowMs": 2000, "marginMs": 100}'
+    'c["destination"]["rateLimit"] = {"requests": 4, "windowMs": 2000, "marginMs": 100,
+                                      "resetUnit": "ms"}'
 sandbox_config '{"rateLimit": {"tx": {"requests": 4, "windowMs": 2000, "style": "x-ratelimit"}}}'
 with_connector "$dir/known.json" uploader verifier
 stack start-stage uploader 2 CONNECTOR_FILE="$dir/known.json" >/dev/null
@@ -54,9 +55,10 @@ assert_eq "known limit: the sandbox refused no request over it" \
     "$over0" "$(sandbox_refusals byApi.tx.overLimit)"
 stack stop-stage uploader 2 >/dev/null 2>&1 || true
 
-# --- Limits learnt from the answers, one header style at a time.
+# --- Limits learnt from the answers, one header style at a time. The
+# connector knows no limit, only that X-RateLimit-Reset is in milliseconds.
 connector_variant connectors/sandbox-apikey.json "$dir/unknown.json" \
-    'c["destination"].pop("rateLimit", None)'
+    'c["destination"]["rateLimit"] = {"resetUnit": "ms"}'
 with_connector "$dir/unknown.json" uploader verifier
 for style in x-ratelimit ratelimit retry-after-seconds retry-after-date; do
     sandbox_config "{\"rateLimit\": {\"tx\": {\"requests\": 3, \"windowMs\": 2000,

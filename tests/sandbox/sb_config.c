@@ -224,6 +224,27 @@ void sb_config_free(sb_config *cfg)
     free(cfg);
 }
 
+/* Applies patch to target as a JSON merge patch (RFC 7386): objects merge
+ * key by key, null removes a key, anything else replaces. */
+static int merge_patch(json_t *target, json_t *patch)
+{
+    const char *key;
+    json_t *v, *have;
+
+    json_object_foreach(patch, key, v) {
+        have = json_object_get(target, key);
+        if (json_is_null(v)) {
+            json_object_del(target, key);
+        } else if (json_is_object(v) && json_is_object(have)) {
+            if (merge_patch(have, v) != 0)
+                return -1;
+        } else if (json_object_set(target, key, v) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int sb_config_merge(sb_config *cfg, json_t *patch, char field[FIELD_MAX])
 {
     json_t *next;
@@ -232,7 +253,7 @@ int sb_config_merge(sb_config *cfg, json_t *patch, char field[FIELD_MAX])
     snprintf(field, FIELD_MAX, "(document)");
     pthread_mutex_lock(&cfg->lock);
     next = json_deep_copy(cfg->doc);
-    if (next != NULL && json_object_update(next, patch) == 0 &&
+    if (next != NULL && merge_patch(next, patch) == 0 &&
         check_doc(next, field) == 0) {
         json_decref(cfg->doc);
         cfg->doc = next;

@@ -57,8 +57,8 @@ sb_config *sb_config_new(const char *file, ds_err *err);
 /* Frees cfg; accepts NULL. */
 void sb_config_free(sb_config *cfg);
 
-/* Merges patch into the configuration: each top-level key given replaces
- * the one held. The result is validated first; on failure nothing changes,
+/* Merges patch into the configuration as a JSON merge patch (RFC 7386):
+ * objects merge key by key, null removes a key, other values replace. The result is validated first; on failure nothing changes,
  * field names the bad field ("rateLimit.crm.style") and -1 is returned. */
 int sb_config_merge(sb_config *cfg, json_t *patch, char field[128]);
 

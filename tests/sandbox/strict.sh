@@ -81,6 +81,17 @@ print(d["subscriptionKey"]["apis"][0], d["webhooks"]["retryDelaysMs"][0])')"
         "$? $(grep -c 'rateLimit.tx.requests' "$WORK/bad.log")"
     check "bad config changes nothing" "{}" \
         "$(curl -s "$BASE/admin/config" | json_field '.get("rateLimit", {})')"
+    # A merge patch: the key given changes, its siblings stay, null removes.
+    curl -s -o /dev/null -X POST "$BASE/admin/config" \
+        -d '{"webhooks":{"duplicateRate":0.5}}'
+    check "a POST merges objects key by key" "300 0.5" "$(curl -s "$BASE/admin/config" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin)["webhooks"]
+print(d["retryDelaysMs"][0], d["duplicateRate"])')"
+    curl -s -o /dev/null -X POST "$BASE/admin/config" \
+        -d '{"webhooks":{"duplicateRate":null}}'
+    check "null removes a key" "absent" "$(curl -s "$BASE/admin/config" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin)["webhooks"]
+print(d.get("duplicateRate", "absent"))')"
 }
 
 # ids: the ids of the "data" list of the last call, comma-separated.
@@ -343,7 +354,7 @@ test_parallel_limit() {
 }
 
 oauth_config() { # accessTokenTtlS
-    curl -s -X POST "$BASE/admin/config" -d "{\"rateLimit\":{},
+    curl -s -X POST "$BASE/admin/config" -d "{\"rateLimit\":null,
       \"auth\":{\"crm\":{\"mode\":\"oauth2\"},\"tx\":{\"mode\":\"oauth2\"}},
       \"oauth2\":{\"accessTokenTtlS\":$1,\"clients\":[
         {\"clientId\":\"docsync-crm\",\"clientSecret\":\"crm-secret\",
