@@ -395,6 +395,14 @@ int ds_template_expand(const char *tpl, const ds_tpl_var *vars, char *out,
     return 0;
 }
 
+int ds_template_expand1(const char *tpl, const char *name, const char *value,
+                        char *out, size_t cap, ds_err *err)
+{
+    const ds_tpl_var vars[] = {{name, value}, {NULL, NULL}};
+
+    return ds_template_expand(tpl, vars, out, cap, err);
+}
+
 static const char *endpoint_of(const ds_connector *c, ds_side side,
                                const char *endpoint)
 {

@@ -125,4 +125,8 @@ int ds_connector_path(const ds_connector *c, ds_side side,
 int ds_template_expand(const char *tpl, const ds_tpl_var *vars, char *out,
                        size_t cap, ds_err *err);
 
+/* ds_template_expand with the one variable name = value. */
+int ds_template_expand1(const char *tpl, const char *name, const char *value,
+                        char *out, size_t cap, ds_err *err);
+
 #endif

@@ -7,16 +7,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "ds_connector.h"
+#include "ds_fields.h"
 #include "ds_loop.h"
 #include "ds_time.h"
-#include "ds_tmpl.h"
 
 /* Copies the string at the dotted path of connector into out, or fallback
  * when it is absent and fallback is not NULL. Fails naming the path. */
 static int cfg_str(const json_t *connector, const char *path,
                    const char *fallback, char *out, size_t cap, ds_err *err)
 {
-    json_t *v = ds_tmpl_json_get(connector, path);
+    json_t *v = ds_json_path(connector, path);
     const char *s = json_string_value(v);
 
     if (v == NULL && fallback != NULL)
@@ -47,7 +48,7 @@ static int cfg_uses(const char *tmpl, const char *var, const char *path,
 int ds_poll_cfg_parse(const json_t *c, ds_poll_cfg *cfg, ds_err *err)
 {
     memset(cfg, 0, sizeof(*cfg));
-    if (!json_is_object(ds_tmpl_json_get(c, "source")))
+    if (!json_is_object(ds_json_path(c, "source")))
         return ds_err_set(err, "bad_connector", "source: missing");
     if (cfg_str(c, "source.endpoints.list", NULL, cfg->list,
                 sizeof(cfg->list), err) < 0 ||
@@ -177,12 +178,12 @@ static int cursor_start(const ds_poll_io *io, long long *since, ds_err *err)
  * carries; NULL when the item has no string id or createdAt. */
 static json_t *item_event(const ds_poll_cfg *cfg, const json_t *item)
 {
-    const char *id = json_string_value(ds_tmpl_json_get(item,
+    const char *id = json_string_value(ds_json_path(item,
                                                         cfg->document_id));
-    const char *at = json_string_value(ds_tmpl_json_get(item,
+    const char *at = json_string_value(ds_json_path(item,
                                                         cfg->created_at));
-    json_t *acc = ds_tmpl_json_get(item, cfg->account_id);
-    json_t *name = ds_tmpl_json_get(item, cfg->file_name);
+    json_t *acc = ds_json_path(item, cfg->account_id);
+    json_t *name = ds_json_path(item, cfg->file_name);
     char event_id[160];
     json_t *ev;
 
@@ -247,8 +248,8 @@ static int one_page(const ds_poll_cfg *cfg, const ds_poll_io *io,
 
     if (page == NULL)
         return -1;
-    items = ds_tmpl_json_get(page, cfg->items);
-    cursor = ds_tmpl_json_get(page, cfg->next_cursor);
+    items = ds_json_path(page, cfg->items);
+    cursor = ds_json_path(page, cfg->next_cursor);
     next[0] = '\0';
     if (!json_is_array(items))
         ds_err_set(err, "bad_response", "listing has no array at %s",
@@ -262,7 +263,7 @@ static int one_page(const ds_poll_cfg *cfg, const ds_poll_io *io,
     }
     if (rc == 0 && json_is_string(cursor) &&
         json_string_length(cursor) > 0)
-        rc = ds_tmpl_expand(cfg->list_next, "cursor",
+        rc = ds_template_expand1(cfg->list_next, "cursor",
                             json_string_value(cursor), next, cap, err);
     json_decref(page);
     return rc;
@@ -277,7 +278,7 @@ int ds_poll_round(const ds_poll_cfg *cfg, const ds_poll_io *io,
     if (cursor_start(io, &st->since_ms, err) < 0)
         return -1;
     ds_poll_format_ms(st->since_ms - io->overlap_ms, since);
-    if (ds_tmpl_expand(cfg->list, "since", since, path, sizeof(path),
+    if (ds_template_expand1(cfg->list, "since", since, path, sizeof(path),
                        err) < 0)
         return -1;
 

@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ds_tmpl.h"
+#include "ds_connector.h"
+#include "ds_fields.h"
 
 /* Copies the string at path, or fallback when absent; names the path. */
 static int cfg_str(const json_t *c, const char *path, const char *fallback,
                    char *out, size_t cap, ds_err *err)
 {
-    json_t *v = ds_tmpl_json_get(c, path);
+    json_t *v = ds_json_path(c, path);
     const char *s = v == NULL ? fallback : json_string_value(v);
 
     if (s == NULL && v == NULL)
@@ -27,7 +28,7 @@ static int cfg_str(const json_t *c, const char *path, const char *fallback,
 static int cfg_ttl(const json_t *c, const char *path, long fallback,
                    long *out, ds_err *err)
 {
-    json_t *v = ds_tmpl_json_get(c, path);
+    json_t *v = ds_json_path(c, path);
 
     *out = fallback;
     if (v == NULL)
@@ -164,7 +165,7 @@ int ds_txmap_from_redis(ds_redis *r, const char *account, char **txn,
 static json_t *answer_ids(const ds_txmap_cfg *cfg, const json_t *body,
                           ds_err *err)
 {
-    json_t *items = ds_tmpl_json_get(body, cfg->items), *ids, *item, *v;
+    json_t *items = ds_json_path(body, cfg->items), *ids, *item, *v;
     char text[64];
     size_t i, j;
 
@@ -175,7 +176,7 @@ static json_t *answer_ids(const ds_txmap_cfg *cfg, const json_t *body,
     }
     ids = json_array();
     json_array_foreach(items, i, item) {
-        v = ds_tmpl_json_get(item, cfg->id);
+        v = ds_json_path(item, cfg->id);
         if (json_is_integer(v))
             snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT,
                      json_integer_value(v));
@@ -229,7 +230,7 @@ int ds_txmap_from_lookup(const ds_txmap_cfg *cfg, ds_redis *r,
     if (redis_ids(r, "GET", key, NULL, &ids, err) < 0)
         return -1;
     if (ids == NULL) {
-        if (ds_tmpl_expand(cfg->accounts, "accountId", account, path,
+        if (ds_template_expand1(cfg->accounts, "accountId", account, path,
                            sizeof(path), err) < 0 ||
             (body = get(ctx, path, err)) == NULL)
             return -1;

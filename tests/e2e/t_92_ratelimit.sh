@@ -61,11 +61,20 @@ connector_variant connectors/sandbox-apikey.json "$dir/unknown.json" \
     'c["destination"]["rateLimit"] = {"resetUnit": "ms"}'
 with_connector "$dir/unknown.json" uploader verifier
 for style in x-ratelimit ratelimit retry-after-seconds retry-after-date; do
+    # Each style from scratch: no limit learnt from the style before.
+    redis_cmd DEL docsync:rate:destination docsync:rate:destination:hold \
+        docsync:rate:destination:limit >/dev/null
+    over=$(sandbox_refusals byApi.tx.overLimit)
     sandbox_config "{\"rateLimit\": {\"tx\": {\"requests\": 3, \"windowMs\": 2000,
                                              \"style\": \"$style\"}}}"
     mapfile -t ids < <(burst 8 "${style//-/_}")
     all_done "$style" "${ids[@]}"
+    case $style in
+        retry-after-*)
+            # Nothing announces this limit before a 429: the 429s were
+            # real, and were waited out.
+            [ "$(sandbox_refusals byApi.tx.overLimit)" -gt "$over" ] \
+                && t_pass "$style: the sandbox did answer 429s" \
+                || t_fail "$style: the sandbox did answer 429s" "overLimit stayed $over" ;;
+    esac
 done
-[ "$(sandbox_refusals byApi.tx.overLimit)" -gt "$over0" ] \
-    && t_pass "the sandbox did refuse requests over its limit (the 429s were real)" \
-    || t_fail "the sandbox did refuse requests over its limit (the 429s were real)"

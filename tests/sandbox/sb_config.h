@@ -58,8 +58,9 @@ sb_config *sb_config_new(const char *file, ds_err *err);
 void sb_config_free(sb_config *cfg);
 
 /* Merges patch into the configuration as a JSON merge patch (RFC 7386):
- * objects merge key by key, null removes a key, other values replace. The result is validated first; on failure nothing changes,
- * field names the bad field ("rateLimit.crm.style") and -1 is returned. */
+ * objects merge key by key, null removes a key, other values replace. The
+ * result is validated first; on failure nothing changes, field names the
+ * bad field ("rateLimit.crm.style") and -1 is returned. */
 int sb_config_merge(sb_config *cfg, json_t *patch, char field[128]);
 
 /* A copy of the whole document, the caller's to free; NULL when out of
