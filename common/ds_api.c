@@ -5,11 +5,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ds_log.h"
 #include "ds_runtime.h"
 
 /* Fixed headers + credential + the request's own + the final NULL. */
 #define MAX_LINES 48
 
+
+/* Says at start which API the stage talks to, and how, so that an
+ * operator sees which connector a replica took. */
+static void log_side(const ds_api *api, const ds_connector *connector)
+{
+    static const char *const kinds[] = {"none", "api_key", "bearer",
+                                        "oauth2_client_credentials",
+                                        "oauth2_refresh_token"};
+    const ds_connector_api *sd = api->side;
+    unsigned k = (unsigned)sd->auth.kind;
+    char budget[64];
+
+    if (sd->rate.requests > 0)
+        snprintf(budget, sizeof(budget), "%ld requests per %ld ms",
+                 sd->rate.requests, sd->rate.window_ms);
+    else
+        snprintf(budget, sizeof(budget), "learnt from its answers");
+    ds_log_msg(DS_LOG_INFO, "%s: %s, connector %s, auth %s, budget %s",
+               sd->id, sd->base_url, ds_connector_label(connector),
+               k < 5 ? kinds[k] : "?", budget);
+}
 
 int ds_api_init(ds_api *api, ds_connector *connector, ds_side side,
                 ds_err *err)
@@ -36,6 +58,7 @@ int ds_api_init(ds_api *api, ds_connector *connector, ds_side side,
     api->http = ds_http_new();
     if (api->http == NULL)
         return ds_err_set(err, "out_of_memory", "HTTP client");
+    log_side(api, connector);
     return 0;
 }
 

@@ -1,6 +1,8 @@
 /* ds_breaker.c - the circuit breaker of a stage process; see ds_breaker.h */
 #include "ds_breaker.h"
 
+#include <stdlib.h>
+
 void ds_breaker_init(ds_breaker *b, int threshold, long cooldown_ms,
                      long cooldown_max_ms)
 {
@@ -14,7 +16,9 @@ void ds_breaker_init(ds_breaker *b, int threshold, long cooldown_ms,
     b->probing = 0;
 }
 
-/* The cooldown of the next opening: doubled per opening in a row. */
+/* The cooldown of the next opening: doubled per opening in a row, less a
+ * random fifth, so that the replicas that saw one outage do not all probe
+ * the recovering API at the same instant (C09). */
 static long next_cooldown(const ds_breaker *b)
 {
     long ms = b->cooldown_ms;
@@ -22,7 +26,9 @@ static long next_cooldown(const ds_breaker *b)
 
     for (i = 0; i < b->openings && ms < b->cooldown_max_ms; i++)
         ms *= 2;
-    return ms < b->cooldown_max_ms ? ms : b->cooldown_max_ms;
+    if (ms > b->cooldown_max_ms)
+        ms = b->cooldown_max_ms;
+    return ms - random() % (ms / 5 + 1);
 }
 
 long ds_breaker_outage(ds_breaker *b, long long now, long hint_ms)

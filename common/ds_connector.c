@@ -258,6 +258,7 @@ static void open_rate(ds_connector *c, conn_side *sd, const char *sname)
      * still announce one (429, rate-limit headers): waits as above. */
     cfg->window_ms = 1000;
     cfg->max_wait_ms = 5000;
+    cfg->max_hold_ms = 300000;
     if (r == NULL)
         return;
     cfg->requests = (long)int_at(r, "requests", 0);
@@ -267,6 +268,7 @@ static void open_rate(ds_connector *c, conn_side *sd, const char *sname)
     cfg->reset_unit = reset_unit(json_string_value(
         json_object_get(r, "resetUnit")));
     cfg->max_wait_ms = (long)int_at(r, "maxWaitMs", 5000);
+    cfg->max_hold_ms = (long)int_at(r, "maxHoldMs", 300000);
 }
 
 /* The fixed headers as "Name: value" lines, secrets read. */

@@ -94,7 +94,7 @@ static const spec RATE_KEYS[] = {
     {"requests", K_INT, 0, NULL}, {"windowMs", K_INT, 0, NULL},
     {"marginMs", K_INT, 0, NULL}, {"perCredential", K_BOOL, 0, NULL},
     {"resetUnit", K_STR, 0, RESET_UNITS}, {"maxWaitMs", K_INT, 0, NULL},
-    {NULL, 0, 0, NULL}};
+    {"maxHoldMs", K_INT, 0, NULL}, {NULL, 0, 0, NULL}};
 static const section RATE = {RATE_KEYS, NULL};
 
 static const spec SRC_ENDPOINT_KEYS[] = {

@@ -713,8 +713,11 @@ static outcome failed(loop *lp, record *rec, ds_err *err, long ms)
     long long due;
     long open_ms;
 
-    /* A rate limit binds the whole API: wait it out, spend nothing. */
-    if (err->http_status == 429 && err->retry_after_ms > 0) {
+    /* A rate limit binds the whole API: wait it out, spend nothing. The
+     * record stays where it is rather than heading a retry partition
+     * with a due time far ahead. */
+    if ((err->http_status == 429 || strcmp(err->reason, "rate_limited") == 0)
+        && err->retry_after_ms > 0) {
         open_ms = ds_breaker_hold(&lp->breaker, mono_ms(),
                                   err->retry_after_ms);
         log_result(rec, "PAUSED", ms, err);

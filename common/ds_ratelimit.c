@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ds_log.h"
+
 /* How long a limit announced by the API replaces the configured one. */
 #define LEARNED_KEEP_MS 300000L
 
@@ -344,6 +346,14 @@ long ds_rate_observe(ds_rate *r, const char *identity,
         hold = hold_from_headers(r, resp);
     if (hold < 0 && resp->status == 429)
         hold = BLIND_HOLD_MS;
+    if (hold > 0 && r->cfg.max_hold_ms > 0 && hold > r->cfg.max_hold_ms) {
+        /* A reset read in the wrong unit would stop every replica for
+         * hours: hold no longer than the connector allows, and say so. */
+        ds_log_msg(DS_LOG_WARN, "%s: the answer asks for a hold of %ld ms; "
+                   "held %ld ms (rateLimit.maxHoldMs). Check resetUnit if "
+                   "this repeats", r->api, hold, r->cfg.max_hold_ms);
+        hold = r->cfg.max_hold_ms;
+    }
     if (hold > 0)
         set_hold(r, key, hold);
 

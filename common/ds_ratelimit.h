@@ -37,6 +37,8 @@ typedef struct ds_rate_cfg {
     int per_credential;     /* the API counts per user: key by identity */
     ds_reset_unit reset_unit;
     long max_wait_ms;       /* a longer wait gives the record back */
+    long max_hold_ms;       /* the longest hold an answer may impose (a
+                               reset misread can ask for hours); 0: none */
 } ds_rate_cfg;
 
 typedef struct ds_rate ds_rate;

@@ -257,6 +257,29 @@ static void every_header_style_holds_every_replica(void **state)
     }
 }
 
+/* A reset misread (milliseconds taken for seconds) asks for a hold of
+ * about 25 minutes: the connector's maxHoldMs cuts it short. */
+static void a_hold_is_never_longer_than_max_hold(void **state)
+{
+    rig *g = *state;
+    ds_rate_cfg cfg = {.requests = 0, .reset_unit = DS_RESET_AUTO,
+                       .max_hold_ms = 2000};
+    ds_http_resp resp = response(200, "X-RateLimit-Remaining: 0\r\n"
+                                 "X-RateLimit-Reset: 1500\r\n");
+    ds_err err;
+    ds_rate *r;
+
+    FX_REQUIRE(&g->f);
+    ds_err_clear(&err);
+    r = ds_rate_new(&cfg, "capped", g->redis[0], &err);
+    ds_rate_observe(r, NULL, &resp);
+    assert_in_range(fx_redis_int(&g->f, "PTTL docsync:rate:capped:hold"), 1,
+                    2000);
+    assert_refused(r, NULL, 1, 2000);
+    ds_http_resp_clear(&resp);
+    ds_rate_free(r);
+}
+
 static void a_budget_with_room_left_does_not_hold(void **state)
 {
     rig *g = *state;
@@ -326,6 +349,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             no_window_ever_holds_more_than_the_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_hold_is_never_longer_than_max_hold,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(two_handles_share_one_budget, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(

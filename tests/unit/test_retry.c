@@ -53,6 +53,7 @@ static void backoff_spreads_and_never_reaches_zero(void **state)
 static void breaker_opens_after_threshold_in_a_row(void **state)
 {
     ds_breaker b;
+    long open_ms;
 
     (void)state;
     ds_breaker_init(&b, 3, 1000, 8000);
@@ -62,13 +63,15 @@ static void breaker_opens_after_threshold_in_a_row(void **state)
     assert_int_equal(ds_breaker_outage(&b, 0, -1), 0);
     assert_int_equal(ds_breaker_outage(&b, 0, -1), 0);
     assert_false(ds_breaker_is_open(&b));
-    assert_int_equal(ds_breaker_outage(&b, 100, -1), 1000);
+    open_ms = ds_breaker_outage(&b, 100, -1);
+    assert_in_range(open_ms, 800, 1000);
     assert_true(ds_breaker_is_open(&b));
-    assert_int_equal(ds_breaker_wait(&b, 600), 500);
+    assert_int_equal(ds_breaker_wait(&b, 600), open_ms - 500);
 }
 
 /* After the cooldown one probe goes; its failure reopens at once with
- * twice the cooldown, up to the cap; its success closes the breaker. */
+ * twice the cooldown, up to the cap, less up to a fifth at random; its
+ * success closes the breaker. */
 static void breaker_probes_doubles_and_closes(void **state)
 {
     ds_breaker b;
@@ -82,7 +85,7 @@ static void breaker_probes_doubles_and_closes(void **state)
     for (i = 0; i < 5; i++) {
         long ms = ds_breaker_outage(&b, t, -1);
 
-        assert_int_equal(ms, expect[i]);
+        assert_in_range(ms, expect[i] - expect[i] / 5, expect[i]);
         assert_int_equal(ds_breaker_wait(&b, t + ms - 1), 1);
         t += ms;
         assert_int_equal(ds_breaker_wait(&b, t), 0); /* the probe goes */
@@ -242,14 +245,35 @@ static void a_lost_ticket_goes_stale(void **state)
 static void breaker_trips_at_once(void **state)
 {
     ds_breaker b;
+    long ms;
 
     (void)state;
     ds_breaker_init(&b, 5, 500, 4000);
-    assert_int_equal(ds_breaker_trip(&b, 0), 500);
-    assert_int_equal(ds_breaker_wait(&b, 500), 0);
-    assert_int_equal(ds_breaker_trip(&b, 500), 1000);
-    assert_int_equal(ds_breaker_wait(&b, 1500), 0);
-    assert_int_equal(ds_breaker_trip(&b, 1500), 2000);
+    ms = ds_breaker_trip(&b, 0);
+    assert_in_range(ms, 400, 500);
+    assert_int_equal(ds_breaker_wait(&b, ms), 0);
+    assert_in_range(ds_breaker_trip(&b, ms), 800, 1000);
+}
+
+/* C09: replicas that saw the same outage do not probe at one instant:
+ * the cooldowns of a hundred breakers opened alike are spread. */
+static void breaker_cooldowns_are_spread(void **state)
+{
+    long lo = 1000000, hi = 0;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 100; i++) {
+        ds_breaker b;
+        long ms;
+
+        ds_breaker_init(&b, 1, 2000, 8000);
+        ms = ds_breaker_outage(&b, 0, -1);
+        lo = ms < lo ? ms : lo;
+        hi = ms > hi ? ms : hi;
+    }
+    assert_true(lo >= 1600 && hi <= 2000);
+    assert_true(hi - lo >= 100);
 }
 
 /* C14: a poll interval that one record's HTTP calls could outlast is
@@ -315,6 +339,7 @@ int main(void)
         cmocka_unit_test(breaker_opens_after_threshold_in_a_row),
         cmocka_unit_test(breaker_probes_doubles_and_closes),
         cmocka_unit_test(breaker_honours_retry_after),
+        cmocka_unit_test(breaker_cooldowns_are_spread),
         cmocka_unit_test(breaker_trips_at_once),
         cmocka_unit_test(a_poll_interval_shorter_than_the_work_is_refused),
         cmocka_unit_test(settings_that_cannot_work_are_refused),
