@@ -1,6 +1,7 @@
 /* ds_connector.c - the connector file; see ds_connector.h. */
 #include "ds_connector.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +71,16 @@ ds_connector *ds_connector_load_file(const char *path, ds_err *err)
 {
     const char *slash = strrchr(path, '/');
     const char *label = slash != NULL ? slash + 1 : path;
+    FILE *fp = fopen(path, "rb");
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root;
 
+    /* Said apart from a parse error: there is no line to name. */
+    if (fp == NULL)
+        return ds_err_set(err, "bad_connector", "connector %.200s: cannot "
+                          "read: %s", path, strerror(errno)), NULL;
+    root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
+    fclose(fp);
     if (root == NULL)
         return ds_err_set(err, "bad_connector", "connector %.64s: line %d: "
                           "%.120s", label, jerr.line, jerr.text), NULL;

@@ -66,6 +66,13 @@ static const char *const RESET_UNITS[] = {
 static const char *const UPLOAD_MODES[] = {"json_base64", NULL};
 static const char *const ALGORITHMS[] = {"md5", "sha256", NULL};
 static const char *const ENCODINGS[] = {"hex", "base64", NULL};
+static const char *const TIME_FORMATS[] = {
+    "rfc3339", "epoch_s", "epoch_ms", NULL};
+/* The fields the stages read from the CRM's metadata (the fetcher; ingest
+ * in poll mode reads documentId, accountId and fileName from a listing). */
+static const char *const SOURCE_FIELDS[] = {
+    "documentId", "accountId", "fileName", "mimeType", "description",
+    "createdAt", "size", NULL};
 static const char *const TX_SOURCES[] = {"file", "redis", "lookup", NULL};
 
 static const char *const V_DOC[] = {"documentId", NULL};
@@ -105,15 +112,19 @@ static const section SRC_ENDPOINTS = {SRC_ENDPOINT_KEYS, NULL};
 
 static const spec LIST_KEYS[] = {
     {"items", K_STR, 0, NULL}, {"nextCursor", K_STR, 0, NULL},
-    {"createdAt", K_STR, 0, NULL}, {NULL, 0, 0, NULL}};
+    {"createdAt", K_STR, 0, NULL}, {"sinceFormat", K_STR, 0, TIME_FORMATS},
+    {"createdAtFormat", K_STR, 0, TIME_FORMATS}, {NULL, 0, 0, NULL}};
 static const section LIST = {LIST_KEYS, NULL};
+
+static int check_source(const char *label, const json_t *obj,
+                        const char *path, ds_err *err);
 
 static const spec SOURCE_KEYS[] = {
     {"baseUrl", K_STR, 1, NULL}, {"auth", K_OBJ, 1, &AUTH},
     {"headers", K_HEADERS, 0, NULL}, {"rateLimit", K_OBJ, 0, &RATE},
     {"endpoints", K_OBJ, 1, &SRC_ENDPOINTS}, {"list", K_OBJ, 0, &LIST},
     {"fields", K_FIELDS, 0, NULL}, {NULL, 0, 0, NULL}};
-static const section SOURCE = {SOURCE_KEYS, NULL};
+static const section SOURCE = {SOURCE_KEYS, check_source};
 
 static const spec DST_ENDPOINT_KEYS[] = {
     {"upload", K_TPL, 1, V_UPLOAD}, {"search", K_TPL, 0, V_UPLOAD},
@@ -446,6 +457,27 @@ static int check_auth(const char *label, const json_t *obj,
             !in_list(key, AUTH_NEEDS[i].may))
             return failf(label, err, "bad_connector", sub, "not used by auth "
                          "type %s", type);
+    }
+    return 0;
+}
+
+/* source.fields names docsync's fields: a misspelt one ("acountId")
+ * would leave the real field empty without a word. */
+static int check_source(const char *label, const json_t *obj,
+                        const char *path, ds_err *err)
+{
+    const char *key;
+    char base[256], sub[256];
+    json_t *v;
+
+    join(base, sizeof(base), path, "fields");
+    json_object_foreach(json_object_get(obj, "fields"), key, v) {
+        if (in_list(key, SOURCE_FIELDS))
+            continue;
+        join(sub, sizeof(sub), base, key);
+        return failf(label, err, "bad_connector", sub, "not a docsync "
+                     "field (documentId, accountId, fileName, mimeType, "
+                     "description, createdAt, size)");
     }
     return 0;
 }

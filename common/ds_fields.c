@@ -217,6 +217,29 @@ static json_t *apply_rule(const json_t *rule, const char *name,
     return out;
 }
 
+/* Sets v (stolen) at the dotted path name of out, making the objects on
+ * the way: "meta.title" becomes {"meta": {"title": v}}. A part that is
+ * already something else than an object is replaced. Returns 0 or -1. */
+static int set_path(json_t *out, const char *name, json_t *v)
+{
+    const char *dot = strchr(name, '.');
+    json_t *sub;
+
+    if (dot == NULL || dot == name || dot[1] == '\0')
+        return json_object_set_new(out, name, v);
+    sub = json_object_getn(out, name, (size_t)(dot - name));
+    if (!json_is_object(sub)) {
+        sub = json_object();
+        if (sub == NULL || json_object_setn_new(out, name,
+                                                (size_t)(dot - name),
+                                                sub) < 0) {
+            json_decref(v);
+            return -1;
+        }
+    }
+    return set_path(sub, dot + 1, v);
+}
+
 json_t *ds_fields_apply(const json_t *rules, const json_t *in,
                         const char *fail_reason, ds_err *err)
 {
@@ -238,8 +261,10 @@ json_t *ds_fields_apply(const json_t *rules, const json_t *in,
             json_decref(out);
             return NULL;
         }
-        if (v != NULL)
-            json_object_set_new(out, name, v);
+        if (v != NULL && set_path(out, name, v) < 0) {
+            json_decref(out);
+            return ds_err_set(err, "out_of_memory", "json"), NULL;
+        }
     }
     return out;
 }

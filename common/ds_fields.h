@@ -35,7 +35,8 @@ int ds_fields_check(const json_t *rules, const char *where, ds_err *err);
 /* Applies rules to in and returns a new object (the caller owns it). A
  * required field that is missing, or a time that cannot be converted,
  * fails with reason fail_reason and a message naming the field and its
- * path, e.g. "fileName (from file.title): missing". */
+ * path, e.g. "fileName (from file.title): missing". An output name with
+ * dots is a path: "meta.title" is set as {"meta": {"title": ...}}. */
 json_t *ds_fields_apply(const json_t *rules, const json_t *in,
                         const char *fail_reason, ds_err *err);
 

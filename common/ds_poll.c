@@ -45,6 +45,28 @@ static int cfg_uses(const char *tmpl, const char *var, const char *path,
     return 0;
 }
 
+static const char *const TIME_FORMATS[] = {"rfc3339", "epoch_s",
+                                           "epoch_ms", NULL};
+
+/* Reads the time format at path (default rfc3339) as DS_POLL_RFC3339,
+ * DS_POLL_EPOCH_S or DS_POLL_EPOCH_MS. */
+static int cfg_format(const json_t *connector, const char *path, int *fmt,
+                      ds_err *err)
+{
+    char name[16];
+    int i;
+
+    if (cfg_str(connector, path, "rfc3339", name, sizeof(name), err) < 0)
+        return -1;
+    for (i = 0; TIME_FORMATS[i] != NULL; i++)
+        if (strcmp(name, TIME_FORMATS[i]) == 0) {
+            *fmt = i;
+            return 0;
+        }
+    return ds_err_set(err, "bad_connector", "%s: unknown format %s "
+                      "(rfc3339, epoch_s or epoch_ms)", path, name);
+}
+
 int ds_poll_cfg_parse(const json_t *c, ds_poll_cfg *cfg, ds_err *err)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -63,7 +85,11 @@ int ds_poll_cfg_parse(const json_t *c, ds_poll_cfg *cfg, ds_err *err)
         cfg_str(c, "source.list.nextCursor", NULL, cfg->next_cursor,
                 sizeof(cfg->next_cursor), err) < 0 ||
         cfg_str(c, "source.list.createdAt", NULL, cfg->created_at,
-                sizeof(cfg->created_at), err) < 0)
+                sizeof(cfg->created_at), err) < 0 ||
+        cfg_format(c, "source.list.sinceFormat", &cfg->since_format,
+                   err) < 0 ||
+        cfg_format(c, "source.list.createdAtFormat", &cfg->created_format,
+                   err) < 0)
         return -1;
     if (cfg_str(c, "source.fields.documentId.from", "id", cfg->document_id,
                 sizeof(cfg->document_id), err) < 0 ||
@@ -73,6 +99,17 @@ int ds_poll_cfg_parse(const json_t *c, ds_poll_cfg *cfg, ds_err *err)
                 cfg->file_name, sizeof(cfg->file_name), err) < 0)
         return -1;
     return 0;
+}
+
+/* 1 when s is a whole decimal integer (in a 64-bit range), with *v. */
+static int parse_integer(const char *s, long long *v)
+{
+    char *end;
+
+    if (*s == '\0' || strlen(s) > 18)
+        return 0;
+    *v = strtoll(s, &end, 10);
+    return *end == '\0';
 }
 
 int ds_poll_parse_ms(const char *text, long long *ms)
@@ -113,6 +150,47 @@ void ds_poll_format_ms(long long ms, char out[32])
         n = 0;
     memcpy(out, text, (size_t)n);
     out[n] = '\0';
+}
+
+/* Writes since as the listing wants it in {since}. */
+static void format_since(long long ms, int fmt, char out[32])
+{
+    if (fmt == DS_POLL_EPOCH_S)
+        snprintf(out, 32, "%lld", ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
+    else if (fmt == DS_POLL_EPOCH_MS)
+        snprintf(out, 32, "%lld", ms);
+    else
+        ds_poll_format_ms(ms, out);
+}
+
+/* Reads an item's createdAt v in the format fmt into ms and the event's
+ * RFC 3339 text. Returns 0, or -1 when v is not such a time. */
+static int read_created(const json_t *v, int fmt, long long *ms,
+                        char text[32])
+{
+    const char *s = json_string_value(v);
+
+    /* The CRM's own text is kept, unless too long to carry. */
+    if (fmt == DS_POLL_RFC3339) {
+        if (ds_poll_parse_ms(s, ms) < 0)
+            return -1;
+        if (strlen(s) < 32)
+            memcpy(text, s, strlen(s) + 1);
+        else
+            ds_poll_format_ms(*ms, text);
+        return 0;
+    }
+    /* Some listings quote their numbers: both are taken. */
+    if (json_is_integer(v))
+        *ms = json_integer_value(v);
+    else if (s == NULL || !parse_integer(s, ms))
+        return -1;
+    if (*ms < 0)
+        return -1;
+    if (fmt == DS_POLL_EPOCH_S)
+        *ms *= 1000;
+    ds_poll_format_ms(*ms, text);
+    return 0;
 }
 
 /* The cursor's since in ms, or io->start_ms when no round stored one;
@@ -175,28 +253,50 @@ static int cursor_start(const ds_poll_io *io, long long *since, ds_err *err)
 }
 
 /* The DOCUMENT_CREATED event of one listed item, the shape a webhook
- * carries; NULL when the item has no string id or createdAt. */
-static json_t *item_event(const ds_poll_cfg *cfg, const json_t *item)
+ * carries, with its createdAt in *at; NULL with why (what is wrong,
+ * naming the path) when the item has no usable id or createdAt. An id or
+ * account that the CRM numbers becomes its decimal text. */
+static json_t *item_event(const ds_poll_cfg *cfg, const json_t *item,
+                          long long *at, char *why, size_t cap)
 {
-    const char *id = json_string_value(ds_json_path(item,
-                                                        cfg->document_id));
-    const char *at = json_string_value(ds_json_path(item,
-                                                        cfg->created_at));
-    json_t *acc = ds_json_path(item, cfg->account_id);
     json_t *name = ds_json_path(item, cfg->file_name);
-    char event_id[160];
+    char id[160], acc[160], when[32], event_id[170];
     json_t *ev;
 
-    if (id == NULL || at == NULL || strlen(id) > 128)
+    if (ds_json_scalar_text(ds_json_path(item, cfg->document_id), id,
+                            sizeof(id)) < 0 || id[0] == '\0' ||
+        strlen(id) > 128) {
+        snprintf(why, cap, "%s is not a string or integer of 1 to 128 "
+                 "characters", cfg->document_id);
         return NULL;
+    }
+    if (read_created(ds_json_path(item, cfg->created_at),
+                     cfg->created_format, at, when) < 0) {
+        snprintf(why, cap, "id %s: %s is not a time in %s", id,
+                 cfg->created_at, TIME_FORMATS[cfg->created_format]);
+        return NULL;
+    }
     snprintf(event_id, sizeof(event_id), "poll:%s", id);
     ev = json_pack("{s:s, s:s, s:s, s:s}", "eventId", event_id, "eventType",
-                   "DOCUMENT_CREATED", "documentId", id, "timestamp", at);
-    if (ev != NULL && json_is_string(acc))
-        json_object_set(ev, "accountId", acc);
+                   "DOCUMENT_CREATED", "documentId", id, "timestamp", when);
+    if (ev != NULL && ds_json_scalar_text(ds_json_path(item,
+            cfg->account_id), acc, sizeof(acc)) == 0)
+        json_object_set_new(ev, "accountId", json_string(acc));
     if (ev != NULL && json_is_string(name))
         json_object_set(ev, "fileName", name);
+    if (ev == NULL)
+        snprintf(why, cap, "id %s: out of memory", id);
     return ev;
+}
+
+/* Counts one skipped item; the first of the round is described in
+ * st->skip_note for the stage to log. */
+static void note_skip(ds_poll_stats *st, size_t index, const char *why)
+{
+    st->skipped++;
+    if (st->skip_note[0] == '\0')
+        snprintf(st->skip_note, sizeof(st->skip_note), "item %zu of a page "
+                 "(%s)", index + 1, why);
 }
 
 /* Emits every item of one page, in order, and raises *newest to the
@@ -205,27 +305,28 @@ static int emit_page(const ds_poll_cfg *cfg, const ds_poll_io *io,
                      const json_t *items, long long *newest,
                      ds_poll_stats *st, ds_err *err)
 {
+    char why[200];
     long long at;
     size_t i;
     json_t *item, *ev;
     int rc;
 
     json_array_foreach(items, i, item) {
-        ev = item_event(cfg, item);
-        if (ev == NULL || ds_poll_parse_ms(json_string_value(
-                json_object_get(ev, "timestamp")), &at) < 0) {
+        ev = item_event(cfg, item, &at, why, sizeof(why));
+        if (ev == NULL) {
             /* Such an item can never become an event; holding the cursor
-             * for it would stop polling for good. The count shows it. */
-            st->skipped++;
-            json_decref(ev);
+             * for it would stop polling for good. The note shows it. */
+            note_skip(st, i, why);
             continue;
         }
+        snprintf(why, sizeof(why), "id %s: refused by the stage",
+                 json_string_value(json_object_get(ev, "documentId")));
         rc = io->emit(io->ctx, ev, err);
         json_decref(ev);
         if (rc < 0)
             return -1;
         if (rc == 2)
-            st->skipped++;
+            note_skip(st, i, why);
         else if (rc == 1)
             st->events++;
         else
@@ -239,9 +340,11 @@ static int emit_page(const ds_poll_cfg *cfg, const ds_poll_io *io,
 /* Reads, emits and commits the page at path. Writes the next page's path
  * into next, or "" when this was the last. */
 static int one_page(const ds_poll_cfg *cfg, const ds_poll_io *io,
-                    const char *path, char *next, size_t cap,
-                    ds_poll_stats *st, ds_err *err)
+                    const char *path, const char *since, char *next,
+                    size_t cap, ds_poll_stats *st, ds_err *err)
 {
+    ds_tpl_var vars[] = {{"since", since}, {"cursor", NULL}, {NULL, NULL}};
+    char text[512];
     json_t *page = io->get(io->ctx, path, err), *items, *cursor;
     long long newest = st->since_ms;
     int rc = -1;
@@ -261,10 +364,13 @@ static int one_page(const ds_poll_cfg *cfg, const ds_poll_io *io,
         st->pages++;
         st->since_ms = newest;
     }
-    if (rc == 0 && json_is_string(cursor) &&
-        json_string_length(cursor) > 0)
-        rc = ds_template_expand1(cfg->list_next, "cursor",
-                            json_string_value(cursor), next, cap, err);
+    /* A numbered cursor is taken as its text; listNext may repeat the
+     * round's {since} besides the {cursor}. */
+    if (rc == 0 && ds_json_scalar_text(cursor, text, sizeof(text)) == 0 &&
+        text[0] != '\0') {
+        vars[1].value = text;
+        rc = ds_template_expand(cfg->list_next, vars, next, cap, err);
+    }
     json_decref(page);
     return rc;
 }
@@ -277,13 +383,13 @@ int ds_poll_round(const ds_poll_cfg *cfg, const ds_poll_io *io,
     memset(st, 0, sizeof(*st));
     if (cursor_start(io, &st->since_ms, err) < 0)
         return -1;
-    ds_poll_format_ms(st->since_ms - io->overlap_ms, since);
+    format_since(st->since_ms - io->overlap_ms, cfg->since_format, since);
     if (ds_template_expand1(cfg->list, "since", since, path, sizeof(path),
-                       err) < 0)
+                            err) < 0)
         return -1;
 
     while (path[0] != '\0') {
-        if (one_page(cfg, io, path, next, sizeof(next), st, err) < 0)
+        if (one_page(cfg, io, path, since, next, sizeof(next), st, err) < 0)
             return -1;
         memcpy(path, next, sizeof(path));
         if (ds_loop_stopping())

@@ -24,13 +24,21 @@
 
 #define DS_POLL_CURSOR_KEY "docsync:poll:cursor"
 
+/* How a time is written: {since} in the listing's path
+ * (source.list.sinceFormat) and the items' createdAt
+ * (source.list.createdAtFormat). */
+enum { DS_POLL_RFC3339, DS_POLL_EPOCH_S, DS_POLL_EPOCH_MS };
+
 /* What polling needs of a connector's "source" section. */
 typedef struct ds_poll_cfg {
     char list[512];        /* source.endpoints.list, with {since} */
-    char list_next[512];   /* source.endpoints.listNext, with {cursor} */
+    char list_next[512];   /* source.endpoints.listNext, with {cursor}
+                            * and maybe {since} */
     char items[128];       /* source.list.items: the page's array */
     char next_cursor[128]; /* source.list.nextCursor */
-    char created_at[128];  /* source.list.createdAt, RFC 3339 */
+    char created_at[128];  /* source.list.createdAt */
+    int since_format;      /* source.list.sinceFormat: DS_POLL_RFC3339... */
+    int created_format;    /* source.list.createdAtFormat */
     char document_id[128]; /* source.fields.documentId.from ("id") */
     char account_id[128];  /* source.fields.accountId.from ("accountId") */
     char file_name[128];   /* source.fields.fileName.from ("fileName") */
@@ -71,6 +79,9 @@ typedef struct ds_poll_stats {
     long duplicates;         /* events the dedupe knew */
     long skipped;            /* items without a usable id or createdAt,
                               * or refused by emit */
+    char skip_note[256];     /* the first skipped item of the round and
+                              * why, e.g. "item 2 of a page (id 7):
+                              * createdAt is not an epoch_ms time"; "" */
     long long since_ms;      /* the cursor when the round ended */
 } ds_poll_stats;
 

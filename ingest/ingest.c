@@ -90,9 +90,11 @@ static const ds_program PROGRAM = {
     "    the broker before the answer is 503 (librdkafka checks once a\n"
     "    second, so the answer can come up to 1 s later)\n"
     "  INGEST_MODE (webhook, poll or both), POLL_INTERVAL_MS (5000),\n"
-    "  POLL_OVERLAP_MS (60000), POLL_PAGE_LIMIT (50), POLL_START (RFC 3339,\n"
-    "    default: the first start), POLL_CONFIG (connector JSON file),\n"
-    "  CRM_BASE_URL, CRM_API_KEY (poll)\n",
+    "  POLL_OVERLAP_MS (60000), POLL_START (RFC 3339, default: the first\n"
+    "    start), CRM_BASE_URL, CRM_API_KEY (poll)\n"
+    "  CONNECTOR_FILE: its source.endpoints.list/listNext and source.list\n"
+    "    describe the listing; without it, the built-in CRM's listing with\n"
+    "    POLL_PAGE_LIMIT (50) documents a page\n",
 };
 
 static long long mono_ms(void)
@@ -852,24 +854,15 @@ static int poll_emit(void *ctx, json_t *event, ds_err *err)
                       v.detail);
 }
 
-/* The connector's "source" section as the environment gives it today: the
- * file POLL_CONFIG when set, else the standard CRM's listing with
- * POLL_PAGE_LIMIT. Returns a new object, or NULL with err set. */
-static json_t *poll_connector_from_env(ds_err *err)
+/* The built-in CRM's listing, for when no CONNECTOR_FILE describes one:
+ * POLL_PAGE_LIMIT documents a page. Returns a new object, or NULL with
+ * err set. */
+static json_t *poll_builtin_source(ds_err *err)
 {
-    const char *file = ds_env_str("POLL_CONFIG", NULL);
     char list[128];
-    json_error_t jerr;
     json_t *c;
     long limit;
 
-    if (file != NULL) {
-        c = json_load_file(file, 0, &jerr);
-        if (c == NULL)
-            ds_err_set(err, "bad_connector", "%s:%d: %s", file, jerr.line,
-                       jerr.text);
-        return c;
-    }
     if (ds_env_long("POLL_PAGE_LIMIT", 50, &limit, err) < 0)
         return NULL;
     if (limit < 1 || limit > 100) {
@@ -889,14 +882,14 @@ static json_t *poll_connector_from_env(ds_err *err)
 }
 
 /* What ds_poll_cfg_parse reads: the connector file's "source" when one is
- * given (CONNECTOR_FILE), else the environment's description. */
+ * given (CONNECTOR_FILE), else the built-in CRM's listing. */
 static json_t *poll_sections(const ds_connector *conn, ds_err *err)
 {
     json_t *source = ds_connector_get(conn, "source");
     json_t *c;
 
     if (ds_env_str("CONNECTOR_FILE", NULL) == NULL || source == NULL)
-        return poll_connector_from_env(err);
+        return poll_builtin_source(err);
     c = json_pack("{s:O}", "source", source);
     if (c == NULL)
         ds_err_set(err, "out_of_memory", "connector");
@@ -989,6 +982,16 @@ static void poll_count(poller *p, const ds_poll_stats *st, const ds_err *err,
                   1000.0);
 }
 
+/* Says, once a round, that listed items were skipped and why the first
+ * was: the metric alone does not tell which document is missing. */
+static void poll_report_skips(const ds_poll_stats *st)
+{
+    if (st->skipped > 0)
+        ds_log_msg(DS_LOG_WARN, "poll round skipped %ld listed item%s; the "
+                   "first: %s", st->skipped, st->skipped == 1 ? "" : "s",
+                   st->skip_note);
+}
+
 /* How long to wait after the failures-th failed round in a row: what a
  * 429 or a spent rate budget asks for, else an exponential backoff from
  * the interval, capped, with jitter so that replicas do not poll in
@@ -1034,6 +1037,7 @@ static void *poll_main(void *arg)
         ds_err_clear(&err);
         rc = ds_poll_round(&p->cfg, &p->io, &st, &err);
         poll_count(p, &st, rc < 0 ? &err : NULL, started);
+        poll_report_skips(&st);
         if (rc < 0)
             ds_log_msg(DS_LOG_WARN, "poll round failed after %ld pages: "
                        "%s: %s", st.pages, err.reason, err.msg);

@@ -217,6 +217,10 @@ static const struct {
      "destination.endpoints.upload: missing"},
     {"bad_rule_key.json", "destination.upload.fields.name.form: unknown key"},
     {"bad_not_json.json", "line 2"},
+    {"bad_source_field_name.json", "source.fields.acountId: not a docsync "
+     "field (documentId, accountId"},
+    {"bad_list_since_format.json",
+     "source.list.sinceFormat: unknown value \"unix\""},
 };
 
 static void a_bad_connector_is_refused_naming_the_field(void **s)
@@ -241,6 +245,21 @@ static void a_bad_connector_is_refused_naming_the_field(void **s)
                           err.msg, want);
         assert_non_null(strstr(err.msg, want));
     }
+}
+
+static void a_connector_file_that_cannot_be_read_says_so(void **s)
+{
+    ds_connector *c;
+    ds_err err;
+
+    (void)s;
+    clear_env();
+    ds_err_clear(&err);
+    c = ds_connector_load_file(DATA "no_such_file.json", &err);
+    assert_null(c);
+    assert_string_equal(err.reason, "bad_connector");
+    assert_string_equal(err.msg, "connector " DATA "no_such_file.json: "
+                        "cannot read: No such file or directory");
 }
 
 static void the_minimal_good_file_loads(void **s)
@@ -388,6 +407,27 @@ static void field_rules_follow_dotted_paths_and_defaults(void **s)
     assert_string_equal(err.msg, "fileName (from file.title): missing");
 }
 
+static void field_names_with_dots_build_nested_objects(void **s)
+{
+    ds_err err;
+    json_t *out = apply(
+        "{\"meta.title\": {\"from\": \"fileName\"}, \"meta.owner.id\": "
+        "{\"from\": \"accountId\"}, \"name\": {\"from\": \"fileName\"}}",
+        "{\"fileName\": \"a.pdf\", \"accountId\": \"acc_1\"}", &err);
+
+    (void)s;
+    assert_non_null(out);
+    assert_null(json_object_get(out, "meta.title"));
+    assert_string_equal(json_string_value(ds_json_path(out, "meta.title")),
+                        "a.pdf");
+    assert_string_equal(json_string_value(ds_json_path(out,
+                        "meta.owner.id")), "acc_1");
+    assert_string_equal(json_string_value(json_object_get(out, "name")),
+                        "a.pdf");
+    assert_int_equal(json_object_size(json_object_get(out, "meta")), 2);
+    json_decref(out);
+}
+
 /* One conversion: the value in (JSON text) with rule keys, and the JSON
  * text it must become. */
 static void assert_time(const char *rule, const char *in, const char *want)
@@ -463,11 +503,13 @@ int main(void)
         cmocka_unit_test(sandbox_apikey_json_equals_the_built_in_connector),
         cmocka_unit_test(every_shipped_connector_loads),
         cmocka_unit_test(a_bad_connector_is_refused_naming_the_field),
+        cmocka_unit_test(a_connector_file_that_cannot_be_read_says_so),
         cmocka_unit_test(the_minimal_good_file_loads),
         cmocka_unit_test(a_secret_that_is_not_set_is_named_by_its_field),
         cmocka_unit_test(env_values_take_the_type_of_their_default),
         cmocka_unit_test(template_values_are_percent_encoded),
         cmocka_unit_test(field_rules_follow_dotted_paths_and_defaults),
+        cmocka_unit_test(field_names_with_dots_build_nested_objects),
         cmocka_unit_test(field_rules_convert_between_time_formats),
         cmocka_unit_test(checksums_compare_in_hex_and_base64),
     };

@@ -76,6 +76,7 @@ typedef struct crm {
     char since[8][48];     /* createdSince of each first page */
     int rounds;
     int next_pages;        /* calls with cursor=p2 */
+    char v2_since[2][48];  /* /v2/files: from= of page 1, then of page 2 */
 } crm;
 
 typedef struct suite {
@@ -97,6 +98,30 @@ static const char PAGE_2[] =
     "\"c.pdf\",\"createdAt\":\"2026-12-03T10:00:03.250Z\"}],"
     "\"nextCursor\":null}";
 
+/* A CRM that numbers its files and counts time in epoch ms, listing by
+ * from=<epoch s>: the second item has no usable time, the third no id. */
+static const char V2_PAGE_1[] =
+    "{\"files\":[{\"file_id\":101,\"owner\":7,\"name\":\"a.pdf\","
+    "\"created\":1796292001250},{\"file_id\":102,\"created\":\"soon\"},"
+    "{\"file_id\":{\"n\":1},\"created\":1796292001500}],"
+    "\"next\":\"2\"}";
+static const char V2_PAGE_2[] =
+    "{\"files\":[{\"file_id\":\"103\",\"owner\":\"acc_3\","
+    "\"created\":1796292003000}],\"next\":null}";
+
+/* /v2/files: page 1 without page=, page 2 with page=2; both keep their
+ * from=. */
+static char *listing_v2(const fa_call *call, crm *c)
+{
+    const char *page = fa_arg(call, "page");
+    const char *from = fa_arg(call, "from");
+    int second = page != NULL && strcmp(page, "2") == 0;
+
+    snprintf(c->v2_since[second], sizeof(c->v2_since[0]), "%s",
+             from != NULL ? from : "(none)");
+    return strdup(second ? V2_PAGE_2 : V2_PAGE_1);
+}
+
 /* The fake listing: page 1 for createdSince, page 2 for cursor=p2; it
  * ignores the time, so a second round lists the same documents again. */
 static char *listing(const fa_call *call, unsigned *status)
@@ -105,6 +130,8 @@ static char *listing(const fa_call *call, unsigned *status)
     const char *since = fa_arg(call, "createdSince");
     const char *cursor = fa_arg(call, "cursor");
 
+    if (strcmp(call->url, "/v2/files") == 0)
+        return listing_v2(call, c);
     if (strcmp(call->url, "/api/v1/documents") != 0) {
         *status = 404;
         return NULL;
@@ -330,6 +357,97 @@ static void the_starting_point_is_kept_even_when_the_first_page_fails(
     assert_cursor(s, "2026-12-03T09:00:00.000Z");
 }
 
+/* The source of a connector file for the /v2/files CRM. */
+static const char V2_SOURCE[] =
+    "{\"source\": {\"endpoints\": {\"list\": \"/v2/files?from={since}\", "
+    "\"listNext\": \"/v2/files?page={cursor}&from={since}\"}, \"list\": "
+    "{\"items\": \"files\", \"nextCursor\": \"next\", \"createdAt\": "
+    "\"created\", \"sinceFormat\": \"epoch_s\", \"createdAtFormat\": "
+    "\"epoch_ms\"}, \"fields\": {\"documentId\": {\"from\": \"file_id\"}, "
+    "\"accountId\": {\"from\": \"owner\"}, \"fileName\": {\"from\": "
+    "\"name\"}}}}";
+
+static void v2_cfg(suite *s)
+{
+    json_t *c = json_loads(V2_SOURCE, 0, NULL);
+    ds_err err;
+
+    assert_non_null(c);
+    ds_err_clear(&err);
+    assert_int_equal(ds_poll_cfg_parse(c, &s->p.cfg, &err), 0);
+    json_decref(c);
+}
+
+static void numeric_ids_and_epoch_times_are_listed_with_since_on_each_page(
+    void **state)
+{
+    suite *s = *state;
+    ds_poll_stats st;
+    ds_err err;
+
+    FX_REQUIRE(&s->f);
+    v2_cfg(s);
+    seed_cursor(s);
+    assert_int_equal(round_of(s, &st, &err), 0);
+
+    /* {since} in epoch seconds, on the first page and the next. */
+    assert_string_equal(s->crm.v2_since[0], "1796291940");
+    assert_string_equal(s->crm.v2_since[1], "1796291940");
+    assert_int_equal(st.pages, 2);
+    assert_int_equal(st.events, 2);
+    assert_int_equal(capture.n, 2);
+    assert_string_equal(capture.key[0], "101");
+    FX_ASSERT_JSON_STR(capture.value[0], "eventId", "poll:101");
+    FX_ASSERT_JSON_STR(capture.value[0], "accountId", "7");
+    FX_ASSERT_JSON_STR(capture.value[0], "fileName", "a.pdf");
+    FX_ASSERT_JSON_STR(capture.value[0], "timestamp",
+                       "2026-12-03T10:00:01.250Z");
+    assert_string_equal(capture.key[1], "103");
+    FX_ASSERT_JSON_STR(capture.value[1], "accountId", "acc_3");
+    assert_cursor(s, "2026-12-03T10:00:03.000Z");
+}
+
+/* The lines ds_log wrote while fn(arg) ran, in a buffer of cap. */
+static void logged_by(void (*fn)(const ds_poll_stats *),
+                      const ds_poll_stats *arg, char *out, size_t cap)
+{
+    FILE *fp = tmpfile();
+    size_t n;
+
+    assert_non_null(fp);
+    ds_log_set_stream(fp);
+    fn(arg);
+    ds_log_set_stream(stdout);
+    rewind(fp);
+    n = fread(out, 1, cap - 1, fp);
+    out[n] = '\0';
+    fclose(fp);
+}
+
+static void skipped_items_are_said_once_a_round_naming_the_first(
+    void **state)
+{
+    suite *s = *state;
+    ds_poll_stats st;
+    ds_err err;
+    char text[2048];
+
+    FX_REQUIRE(&s->f);
+    v2_cfg(s);
+    seed_cursor(s);
+    assert_int_equal(round_of(s, &st, &err), 0);
+
+    assert_int_equal(st.skipped, 2);
+    assert_string_equal(st.skip_note, "item 2 of a page (id 102: created "
+                        "is not a time in epoch_ms)");
+    logged_by(poll_report_skips, &st, text, sizeof(text));
+    assert_non_null(strstr(text, "skipped 2 listed items; the first: item 2"
+                           " of a page (id 102: created"));
+    /* One line for the round, not one per item. */
+    assert_non_null(strchr(text, '\n'));
+    assert_null(strchr(strchr(text, '\n') + 1, '\n'));
+}
+
 /* The message ds_poll_cfg_parse gives for the connector JSON text. */
 static void parse_connector(const char *text, ds_err *err)
 {
@@ -409,6 +527,12 @@ int main(void)
             without_a_cursor_polling_starts_at_poll_start, setup, teardown),
         cmocka_unit_test_setup_teardown(
             the_starting_point_is_kept_even_when_the_first_page_fails, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            numeric_ids_and_epoch_times_are_listed_with_since_on_each_page,
+            setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            skipped_items_are_said_once_a_round_naming_the_first, setup,
             teardown),
         cmocka_unit_test(a_source_that_does_not_validate_names_the_field),
         cmocka_unit_test(
