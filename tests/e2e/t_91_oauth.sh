@@ -72,9 +72,11 @@ gen=$(generation)
     || t_fail "the transaction token was refreshed several times" \
               "generation ${gen0:-none} -> ${gen:-none}"
 
-# --- C07: a 401 after a 5 MiB body; the retry sends all of it.
+# --- C07: a 401 once the whole 5 MiB body is in (afterBody: the sandbox
+# reads the upload, then refuses it as an expired token); the retry sends
+# all of it.
 head -c 5242880 /dev/urandom > "$dir/big.bin"
-sandbox_fault '{"route":"tx_upload","count":1,"status":401}'
+sandbox_fault '{"route":"tx_upload","count":1,"status":401,"afterBody":true}'
 id=$(uniq_id t91_big)
 sandbox_add_doc acc_1001 "$dir/big.bin" "{\"documentId\":\"$id\",\"fileName\":\"big.bin\"}" \
     >/dev/null
