@@ -37,7 +37,9 @@ redis_cmd DEL docsync:token:source >/dev/null
 curl -s --max-time 10 -H 'Content-Type: application/json' \
     --data-binary '{"clientId": "docsync-tx"}' "$SANDBOX_URL/admin/oauth/refresh-token" \
     | json_get refresh_token > "$dir/seed-token"
-bin/docsyncctl token set destination --refresh-token-file "$dir/seed-token" >/dev/null
+# token set checks that the connector gives the API the refresh-token grant.
+CONNECTOR_FILE="$dir/oauth.json" \
+    bin/docsyncctl token set destination --refresh-token-file "$dir/seed-token" >/dev/null
 generation() {
     bin/docsyncctl token show destination 2>/dev/null | awk '/^generation:/ {print $2}'
 }
@@ -115,7 +117,8 @@ fresh=$(curl -s --max-time 10 -H 'Content-Type: application/json' \
     --data-binary '{"clientId": "docsync-tx"}' "$SANDBOX_URL/admin/oauth/refresh-token" \
     | json_get refresh_token)
 printf '%s\n' "$fresh" > "$dir/fresh-token"
-bin/docsyncctl token set destination --refresh-token-file "$dir/fresh-token" >/dev/null \
+CONNECTOR_FILE="$dir/oauth.json" \
+    bin/docsyncctl token set destination --refresh-token-file "$dir/fresh-token" >/dev/null \
     && t_pass "docsyncctl token set stores a new refresh token" \
     || t_fail "docsyncctl token set stores a new refresh token"
 verified=0
