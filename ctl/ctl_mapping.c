@@ -23,7 +23,8 @@ static const char HELP[] =
     "MAPPING_SOURCE=redis) with the table in FILE, CSV or JSON as for\n"
     "MAPPING_FILE, all at once. An account named twice with different\n"
     "transactions is stored with all of them and its documents fail as\n"
-    "ambiguous_mapping; the same pair twice is simply that pair. show prints the hash, or one account's value.\n"
+    "ambiguous_mapping; the same pair twice is just that pair.\n"
+    "show prints the hash, or one account's value.\n"
     "clear-cache forgets the lookups cached with MAPPING_SOURCE=lookup, all\n"
     "of them or one account's.\n";
 
