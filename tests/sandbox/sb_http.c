@@ -619,12 +619,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     chaos = sb_chaos_kind_name(c->chaos.kind != SB_CHAOS_NONE ? c->chaos.kind
                                                               : c->applied);
     path = json_string(c->path);
-    line = json_pack("{s:s,s:o,s:i,s:I,s:I,s:b,s:b}",
+    /* bodyBytes before status: chaos.sh matches the fields from status to
+     * chaos, which comes last, as one run. */
+    line = json_pack("{s:s,s:o,s:I,s:i,s:I,s:b,s:b}",
                      "method", c->method,
                      "path", path ? path : json_string("<not utf-8>"),
+                     "bodyBytes", (json_int_t)c->received,
                      "status", c->status,
                      "duration_ms", (json_int_t)ms_since(&c->start),
-                     "bodyBytes", (json_int_t)c->received,
                      "fault", c->has_fault || chaos != NULL,
                      "completed",
                      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
