@@ -23,7 +23,8 @@ static const char HELP[] =
     "MAPPING_SOURCE=redis) with the table in FILE, CSV or JSON as for\n"
     "MAPPING_FILE, all at once. An account named twice with different\n"
     "transactions is stored with all of them and its documents fail as\n"
-    "ambiguous_mapping. show prints the hash, or one account's value.\n"
+    "ambiguous_mapping; the same pair twice is just that pair.\n"
+    "show prints the hash, or one account's value.\n"
     "clear-cache forgets the lookups cached with MAPPING_SOURCE=lookup, all\n"
     "of them or one account's.\n";
 
@@ -33,9 +34,20 @@ static int help(void)
     return CTL_EXIT_OK;
 }
 
-/* The Redis value of one account: its id, or its ids as a JSON array. */
+/* True when the account's value names two different transactions. The
+ * table holds distinct ids, so an account whose one pair was repeated
+ * comes as an array of one. */
+static int is_ambiguous(const json_t *v)
+{
+    return json_is_array(v) && json_array_size(v) > 1;
+}
+
+/* The Redis value of one account: its id, or its ids as a JSON array. A
+ * repeated pair is stored as the single id, as the mapper expects it. */
 static char *value_text(const json_t *v)
 {
+    if (json_is_array(v) && json_array_size(v) == 1)
+        v = json_array_get(v, 0);
     if (json_is_string(v))
         return strdup(json_string_value(v));
     return json_dumps(v, JSON_COMPACT);
@@ -96,7 +108,7 @@ static int run(ds_redis *r, ds_err *err, const char *cmd, const char *a,
     return rc;
 }
 
-/* Counts the accounts of table that have more than one transaction. */
+/* Counts the accounts of table that have two different transactions. */
 static size_t ambiguous_count(const json_t *table)
 {
     const char *account;
@@ -104,7 +116,7 @@ static size_t ambiguous_count(const json_t *table)
     json_t *v;
 
     json_object_foreach((json_t *)table, account, v)
-        n += json_is_array(v);
+        n += is_ambiguous(v);
     return n;
 }
 

@@ -2,12 +2,14 @@
 #include "ctl_token.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl_msg.h"
 #include "ctl_opt.h"
 #include "ctl_time.h"
+#include "ds_connector.h"
 
 static const char SHOW_HELP[] =
     "usage: docsyncctl token show API\n"
@@ -25,7 +27,9 @@ static const char SET_HELP[] =
     "dropped) as API's refresh token, removes the stored access token and\n"
     "the dead mark. The stages refresh with it on their next request and go\n"
     "on by themselves. The token is read from a file so that it never\n"
-    "appears in a command line or a shell history.\n";
+    "appears in a command line or a shell history. Refused when the\n"
+    "connector (CONNECTOR_FILE, or the built-in one) does not give API the\n"
+    "refresh-token grant (auth type oauth2_refresh_token).\n";
 
 /* Reads the hash, the dead mark and the lock's remaining time at once. */
 static const char READ[] =
@@ -43,14 +47,44 @@ static const char STORE[] =
 
 int ctl_token_api_valid(const char *api)
 {
-    size_t n = 0;
+    return strcmp(api, "source") == 0 || strcmp(api, "destination") == 0;
+}
 
-    for (; api[n] != '\0'; n++) {
-        if (!isalnum((unsigned char)api[n]) && api[n] != '-' &&
-            api[n] != '_')
-            return 0;
+int ctl_token_uses_refresh(const ds_connector *c, const char *api)
+{
+    char path[64];
+    const char *type;
+
+    snprintf(path, sizeof(path), "%s.auth.type", api);
+    type = json_string_value(ds_connector_get(c, path));
+    return type != NULL && strcmp(type, "oauth2_refresh_token") == 0;
+}
+
+/* Refuses a refresh token for an API whose connector authenticates
+ * otherwise: no stage would ever use it, and the operator would believe
+ * the credential fixed. Returns 0, or the exit code after saying why. */
+static int refresh_grant_check(const char *api)
+{
+    char path[64];
+    const char *type;
+    ds_connector *c;
+    ds_err err;
+    int rc = CTL_EXIT_OK;
+
+    ds_err_clear(&err);
+    c = ds_connector_load(&err);
+    if (c == NULL)
+        return ctl_error("cannot read the connector: %s", err.msg);
+    if (!ctl_token_uses_refresh(c, api)) {
+        snprintf(path, sizeof(path), "%s.auth.type", api);
+        type = json_string_value(ds_connector_get(c, path));
+        rc = ctl_error("connector %s: %s authenticates with %s, not the "
+                       "refresh-token grant (oauth2_refresh_token); it has "
+                       "no refresh token to set, nothing stored",
+                       ds_connector_label(c), api, type ? type : "nothing");
     }
-    return n > 0 && n <= 64;
+    ds_connector_free(c);
+    return rc;
 }
 
 static const char *str_or(const redisReply *r, const char *none)
@@ -142,7 +176,8 @@ static int api_arg(const char *cmd, int argc, char **argv, int *i,
     if (*i >= argc || argv[*i][0] == '-')
         return ctl_usage_error(cmd, "which API? (source or destination)");
     if (!ctl_token_api_valid(argv[*i]))
-        return ctl_usage_error(cmd, "'%s' is not an API name", argv[*i]);
+        return ctl_usage_error(cmd, "'%s' is not an API (source or "
+                               "destination)", argv[*i]);
     *api = argv[(*i)++];
     return 0;
 }
@@ -241,6 +276,8 @@ int ctl_token_set(ctl_conf *conf, int argc, char **argv)
         return CTL_EXIT_OK;
     }
     rc = set_args(argc, argv, &api, &file);
+    if (rc == 0)
+        rc = refresh_grant_check(api);
     if (rc == 0)
         rc = read_token_file(file, token, sizeof(token));
     if (rc != 0)

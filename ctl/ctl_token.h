@@ -15,15 +15,20 @@
 #include <stdio.h>
 
 #include "ctl_conf.h"
+#include "ds_connector.h"
 #include "ds_error.h"
 #include "ds_redis.h"
 
 /* The longest refresh token `token set` accepts, in bytes. */
 #define CTL_TOKEN_MAX 8192
 
-/* Nonzero when api can name an API in a Redis key (letters, digits, '-',
- * '_', 1 to 64 of them). */
+/* Nonzero when api is one of docsync's two APIs, "source" or
+ * "destination": the only names under which a stage keeps a token. */
 int ctl_token_api_valid(const char *api);
+
+/* Nonzero when the connector c gives api the refresh-token grant
+ * (auth type oauth2_refresh_token), the only one with a refresh token. */
+int ctl_token_uses_refresh(const ds_connector *c, const char *api);
 
 /* Writes what Redis holds for api's credential to out, without a token's
  * value. Returns 0, or -1 with err set when Redis cannot be read. */

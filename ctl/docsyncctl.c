@@ -16,6 +16,7 @@
 #include "ctl_dlq.h"
 #include "ctl_mapping.h"
 #include "ctl_msg.h"
+#include "ctl_rate.h"
 #include "ctl_reasons.h"
 #include "ctl_replay.h"
 #include "ctl_status.h"
@@ -44,6 +45,9 @@ static const char USAGE[] =
     "  token set API --refresh-token-file FILE\n"
     "                                    store a new refresh token; revives a\n"
     "                                    dead credential\n"
+    "  rate show API                     an API's shared request budget: the\n"
+    "                                    window, a hold, a learned limit\n"
+    "  rate clear API                    delete the holds and learned limits\n"
     "  connector check [FILE]            validate a connector file\n"
     "\n"
     "FILTERS (combined with AND):\n"
@@ -82,6 +86,8 @@ static const command commands[] = {
     {"mapping", "clear-cache", ctl_mapping_clear_cache},
     {"token", "show", ctl_token_show},
     {"token", "set", ctl_token_set},
+    {"rate", "show", ctl_rate_show},
+    {"rate", "clear", ctl_rate_clear},
     {"connector", "check", ctl_connector_check},
 };
 
@@ -174,6 +180,11 @@ int main(int argc, char **argv)
     }
     if (c == NULL && strcmp(argv[i], "token") == 0) {
         fprintf(stderr, "docsyncctl: token wants show or set (try "
+                "'docsyncctl --help')\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (c == NULL && strcmp(argv[i], "rate") == 0) {
+        fprintf(stderr, "docsyncctl: rate wants show or clear (try "
                 "'docsyncctl --help')\n");
         return CTL_EXIT_USAGE;
     }

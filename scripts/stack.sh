@@ -8,7 +8,9 @@
 #   scripts/stack.sh status                  what runs where (exit 1 if not all)
 #   scripts/stack.sh start-stage NAME [N] [KEY=VALUE...]
 #                                            start replica N (default 1), with
-#                                            settings that override stack.env
+#                                            settings that override stack.env;
+#                                            waits until it runs, exit 1 (and
+#                                            its log) when it dies at once
 #   scripts/stack.sh stop-stage NAME [N]     SIGTERM replica N, or all replicas
 #   scripts/stack.sh kill-stage NAME [N]     SIGKILL it, as a crash would
 #   scripts/stack.sh kafka-stop | kafka-start | redis-stop | redis-start
@@ -519,8 +521,9 @@ replica_name() {
 }
 
 # Starts replica N of a stage with the stack's environment and a free
-# METRICS_PORT, recorded in stack.env. Returns 2 when the binary is not
-# built yet. A second ingest replica gets its own port.
+# METRICS_PORT, recorded in stack.env; sets STARTED_URL to its metrics URL,
+# or to nothing when it was running already. Returns 2 when the binary is
+# not built yet. A second ingest replica gets its own port.
 start_stage() {
     local stage=$1 replica=${2:-1} name exe port mport
     valid_stage "$stage"
@@ -533,6 +536,7 @@ start_stage() {
     fi
     if running "$name" >/dev/null; then
         log "$name already running"
+        STARTED_URL=
         return 0
     fi
     mkdir -p "$BLOB_DIR"
@@ -544,8 +548,31 @@ start_stage() {
     mport=$(pick_ports 1)
     INGEST_PORT=$port METRICS_HOST=$HOST METRICS_PORT=$mport start_bg "$name" "$exe"
     env_set "$(metrics_var "$stage" "$replica")" "http://$HOST:$mport"
+    STARTED_URL=http://$HOST:$mport
     log "started $name (pid $(cat "$(pidfile "$name")"), log $LOGS/$name.log," \
         "metrics http://$HOST:$mport/metrics)"
+}
+
+# Waits until replica $1, whose log grew from byte $3 on, has started: its
+# metrics /healthz at $2 answers 200 and its log says it consumes (ingest:
+# listens). /healthz alone is not enough: it is served before the stage
+# reads its configuration, so a replica with a bad connector or a missing
+# secret answers it for a moment and then exits. Exits 1 with the end of
+# the log when the replica exits first or HEALTH_TIMEOUT passes.
+wait_replica() {
+    local name=$1 url=$2 off=$3 deadline
+    wait_http "$name metrics" "$url/healthz" "$name"
+    deadline=$(( $(date +%s) + HEALTH_TIMEOUT ))
+    until tail -c +"$(( off + 1 ))" "$LOGS/$name.log" 2>/dev/null |
+            grep -qE '"msg":"(consuming |listening on port )'; do
+        running "$name" >/dev/null || { show_log "$name"; die "$name exited while starting"; }
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            show_log "$name"
+            die "$name did not start consuming within ${HEALTH_TIMEOUT}s"
+        fi
+        sleep 0.1
+    done
+    log "$name is running"
 }
 
 # The metrics URL recorded for a replica's pid-file name ("fetcher-2"), or
@@ -722,14 +749,19 @@ main() {
             [ $# -ge 1 ] || usage 2
             load_env
             mkdir -p "$LOGS" "$PIDS"
-            local stage=$1 replica=${2:-1} kv
+            local stage=$1 replica=${2:-1} kv name off
             shift; [ $# -gt 0 ] && shift
             # Trailing KEY=VALUE words override stack.env for this replica.
             for kv in "$@"; do
                 [[ $kv =~ ^[A-Z][A-Z0-9_]*= ]] || die "not KEY=VALUE: '$kv'"
                 export "${kv?}"
             done
+            name=$(replica_name "$stage" "$replica")
+            off=$(stat -c %s "$LOGS/$name.log" 2>/dev/null || echo 0)
             start_stage "$stage" "$replica" || die "$stage not started"
+            if [ -n "$STARTED_URL" ]; then
+                wait_replica "$name" "$STARTED_URL" "$off"
+            fi
             ;;
         stop-stage|kill-stage)
             [ $# -ge 1 ] || usage 2

@@ -37,7 +37,9 @@ redis_cmd DEL docsync:token:source >/dev/null
 curl -s --max-time 10 -H 'Content-Type: application/json' \
     --data-binary '{"clientId": "docsync-tx"}' "$SANDBOX_URL/admin/oauth/refresh-token" \
     | json_get refresh_token > "$dir/seed-token"
-bin/docsyncctl token set destination --refresh-token-file "$dir/seed-token" >/dev/null
+# token set checks that the connector gives the API the refresh-token grant.
+CONNECTOR_FILE="$dir/oauth.json" \
+    bin/docsyncctl token set destination --refresh-token-file "$dir/seed-token" >/dev/null
 generation() {
     bin/docsyncctl token show destination 2>/dev/null | awk '/^generation:/ {print $2}'
 }
@@ -72,9 +74,11 @@ gen=$(generation)
     || t_fail "the transaction token was refreshed several times" \
               "generation ${gen0:-none} -> ${gen:-none}"
 
-# --- C07: a 401 after a 5 MiB body; the retry sends all of it.
+# --- C07: a 401 once the whole 5 MiB body is in (afterBody: the sandbox
+# reads the upload, then refuses it as an expired token); the retry sends
+# all of it.
 head -c 5242880 /dev/urandom > "$dir/big.bin"
-sandbox_fault '{"route":"tx_upload","count":1,"status":401}'
+sandbox_fault '{"route":"tx_upload","count":1,"status":401,"afterBody":true}'
 id=$(uniq_id t91_big)
 sandbox_add_doc acc_1001 "$dir/big.bin" "{\"documentId\":\"$id\",\"fileName\":\"big.bin\"}" \
     >/dev/null
@@ -113,7 +117,8 @@ fresh=$(curl -s --max-time 10 -H 'Content-Type: application/json' \
     --data-binary '{"clientId": "docsync-tx"}' "$SANDBOX_URL/admin/oauth/refresh-token" \
     | json_get refresh_token)
 printf '%s\n' "$fresh" > "$dir/fresh-token"
-bin/docsyncctl token set destination --refresh-token-file "$dir/fresh-token" >/dev/null \
+CONNECTOR_FILE="$dir/oauth.json" \
+    bin/docsyncctl token set destination --refresh-token-file "$dir/fresh-token" >/dev/null \
     && t_pass "docsyncctl token set stores a new refresh token" \
     || t_fail "docsyncctl token set stores a new refresh token"
 verified=0

@@ -19,6 +19,8 @@
 #define MAX_FAULT_COUNT 1000000L
 #define DEFAULT_FAULT_STATUS 500
 #define DEFAULT_FAULT_BODY "{\"error\":\"injected_fault\"}"
+/* What the OAuth2 mode answers an expired token, for a 401 after the body. */
+#define TOKEN_FAULT_BODY "{\"error\":\"invalid_token\",\"reason\":\"expired\"}"
 
 /* The body of POST /admin/crm/documents. Strings point into the parsed
  * JSON and live as long as it does. */
@@ -312,8 +314,33 @@ typedef struct fault_req {
     long count;
     long status;
     long delay_ms;
+    int after_body;
     const char *body;
 } fault_req;
+
+/* Reads the optional boolean "afterBody" into *v (0 when absent). */
+static int field_after_body(json_t *body, int *v, sb_reply *out)
+{
+    json_t *flag = json_object_get(body, "afterBody");
+
+    *v = 0;
+    if (flag == NULL)
+        return 0;
+    if (!json_is_boolean(flag)) {
+        sb_reply_bad_field(out, "bad_field", "afterBody");
+        return -1;
+    }
+    *v = json_is_true(flag);
+    return 0;
+}
+
+/* The default body of a fault: a 401 after the body stands for a token
+ * that expired during the upload, and says so as the OAuth2 mode does. */
+static const char *default_fault_body(const fault_req *f)
+{
+    return f->after_body && f->status == 401 ? TOKEN_FAULT_BODY
+                                             : DEFAULT_FAULT_BODY;
+}
 
 static int parse_fault(json_t *body, fault_req *f, sb_reply *out)
 {
@@ -328,6 +355,7 @@ static int parse_fault(json_t *body, fault_req *f, sb_reply *out)
         sb_field_long(body, "status", 100, 599, &f->status, out) != 0 ||
         sb_field_long(body, "delayMs", 0, MAX_DELAY_MS, &f->delay_ms,
                       out) != 0 ||
+        field_after_body(body, &f->after_body, out) != 0 ||
         sb_field_string(body, "body", &f->body, out) != 0)
         return -1;
     f->route = sb_fault_route_parse(name);
@@ -342,7 +370,7 @@ static int parse_fault(json_t *body, fault_req *f, sb_reply *out)
     if (f->status < 0)
         f->status = f->delay_ms > 0 ? 0 : DEFAULT_FAULT_STATUS;
     if (f->body == NULL)
-        f->body = DEFAULT_FAULT_BODY;
+        f->body = default_fault_body(f);
     return 0;
 }
 
@@ -350,12 +378,16 @@ void sb_admin_faults(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
 {
     json_t *body = sb_call_json_body(call, out);
     fault_req f;
+    sb_fault fault;
     long pending;
 
     if (body == NULL || parse_fault(body, &f, out) != 0)
         goto out;
-    pending = sb_state_fault_push(ctx->state, f.route, f.count,
-                                  (int)f.status, f.body, f.delay_ms);
+    fault.status = (int)f.status;
+    fault.body = (char *)f.body; /* copied by the push */
+    fault.delay_ms = f.delay_ms;
+    fault.after_body = f.after_body;
+    pending = sb_state_fault_push(ctx->state, f.route, f.count, &fault);
     if (pending < 0) {
         sb_reply_error(out, 500, "internal", "oom");
         goto out;

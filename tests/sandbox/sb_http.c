@@ -354,6 +354,13 @@ static void classify(const sb_ctx *ctx, struct MHD_Connection *conn,
                                        &c->fault);
     if (!c->has_fault)
         sb_chaos_decide(ctx->chaos, c->route->fault, &c->chaos);
+    /* The body goes to its temporary file like an accepted one, and is
+     * dropped with it: the client sees its whole upload taken before the
+     * fault answers. */
+    if (c->has_fault && c->fault.after_body) {
+        open_sink(ctx, c);
+        return;
+    }
     if ((c->has_fault && c->fault.status != 0) || chaos_answers(c)) {
         c->sink = SB_BODY_NONE;
         return;
@@ -511,6 +518,17 @@ static int client_fd(struct MHD_Connection *conn)
     return info != NULL ? info->connect_fd : -1;
 }
 
+/* Sets the queued fault's answer. A 401 after the body carries the
+ * OAuth2 challenge, so that a client takes it for an expired token. */
+static void fault_reply(sb_conn *c)
+{
+    if (c->fault.after_body && c->fault.status == 401)
+        sb_headers_add(&c->headers, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                       "Bearer error=\"invalid_token\"");
+    sb_reply_text(&c->early, c->fault.status, "application/json",
+                  c->fault.body != NULL ? c->fault.body : "{}");
+}
+
 /* Runs once the whole body is in: the fault's delay and status, the early
  * answer, or the handler. A client that went away meanwhile is not noticed
  * here: like a real server that has the body, the handler still runs and
@@ -526,8 +544,7 @@ static enum MHD_Result finish(const sb_ctx *ctx, struct MHD_Connection *conn,
         sb_state_sleep_ms(ctx->state, c->fault.delay_ms) != 0) {
         set_early(c, 503, "stopping", NULL);
     } else if (c->has_fault && c->fault.status != 0) {
-        sb_reply_text(&c->early, c->fault.status, "application/json",
-                      c->fault.body != NULL ? c->fault.body : "{}");
+        fault_reply(c);
     } else if (chaos_answers(c) &&
                sb_inject_answer(ctx->state, &c->chaos, client_fd(conn),
                                 &c->early) != 0) {
@@ -602,9 +619,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     chaos = sb_chaos_kind_name(c->chaos.kind != SB_CHAOS_NONE ? c->chaos.kind
                                                               : c->applied);
     path = json_string(c->path);
-    line = json_pack("{s:s,s:o,s:i,s:I,s:b,s:b}",
+    /* bodyBytes before status: chaos.sh matches the fields from status to
+     * chaos, which comes last, as one run. */
+    line = json_pack("{s:s,s:o,s:I,s:i,s:I,s:b,s:b}",
                      "method", c->method,
                      "path", path ? path : json_string("<not utf-8>"),
+                     "bodyBytes", (json_int_t)c->received,
                      "status", c->status,
                      "duration_ms", (json_int_t)ms_since(&c->start),
                      "fault", c->has_fault || chaos != NULL,

@@ -614,7 +614,7 @@ out:
 }
 
 long sb_state_fault_push(sb_state *st, sb_fault_route route, long count,
-                         int status, const char *body, long delay_ms)
+                         const sb_fault *fault)
 {
     fault_node *n = calloc(1, sizeof(*n));
     fault_node **tail;
@@ -622,10 +622,11 @@ long sb_state_fault_push(sb_state *st, sb_fault_route route, long count,
 
     if (n == NULL)
         return -1;
-    n->fault.status = status;
-    n->fault.delay_ms = delay_ms;
+    n->fault = *fault;
+    n->fault.body = NULL;
     n->remaining = count;
-    if (body != NULL && (n->fault.body = strdup(body)) == NULL) {
+    if (fault->body != NULL &&
+        (n->fault.body = strdup(fault->body)) == NULL) {
         free(n);
         return -1;
     }

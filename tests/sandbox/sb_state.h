@@ -36,11 +36,14 @@ typedef enum {
 } sb_fault_route;
 
 /* What one faulty request does: sleep delay_ms, then answer status with
- * body, or answer normally when status is 0. */
+ * body, or answer normally when status is 0. With after_body the whole
+ * request body is read first, as a server that checks a token only once
+ * the upload is in. */
 typedef struct sb_fault {
     int status;
     char *body; /* owned; NULL means the default JSON body */
     long delay_ms;
+    int after_body;
 } sb_fault;
 
 /* Parses "crm_meta", "crm_content", "tx_upload", "tx_get", "tx_search",
@@ -163,12 +166,12 @@ int sb_state_idem_replay(sb_state *st, const char *key,
                          const json_t *fingerprint, const char *source,
                          int *status, char **body);
 
-/* Queues a fault for the next count requests of route: sleep delay_ms,
- * then answer status with a copy of body (status 0: answer normally).
- * Returns the number of requests of that route now pending a fault, or -1
- * when out of memory. */
+/* Queues a copy of fault (its body copied too) for the next count
+ * requests of route: sleep delay_ms, then answer status with the body
+ * (status 0: answer normally). Returns the number of requests of that
+ * route now pending a fault, or -1 when out of memory. */
 long sb_state_fault_push(sb_state *st, sb_fault_route route, long count,
-                         int status, const char *body, long delay_ms);
+                         const sb_fault *fault);
 
 /* Takes the next fault of route into out (the caller frees it with
  * sb_fault_clear). Returns 1 when one was taken, 0 when none is pending. */

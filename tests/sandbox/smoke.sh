@@ -194,6 +194,30 @@ test_big_upload() {
                                  echo same)"
 }
 
+# A 401 queued with afterBody answers only once the whole 1 MiB upload
+# is in, with the OAuth2 challenge, and stores nothing.
+test_fault_after_body() {
+    local got
+    head -c 1048576 /dev/urandom >"$WORK/mib"
+    req POST /admin/faults \
+        -d '{"route":"tx_upload","status":401,"afterBody":true}' >/dev/null
+    got=$(curl -s -D "$WORK/ab.h" -o "$WORK/ab.b" \
+        -w '%{http_code} %{size_upload}' -H "X-API-Key: $DEST_KEY" \
+        --data-binary @"$WORK/mib" \
+        "$BASE/v1/transactions/txn_1001/documents")
+    check "afterBody 401 after all bytes" "401 1048576" "$got"
+    check "afterBody challenge" 'Bearer error="invalid_token"' \
+        "$(tr -d '\r' <"$WORK/ab.h" |
+           sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: *//p')"
+    check "afterBody body" invalid_token \
+        "$(json_field '["error"]' <"$WORK/ab.b")"
+    check "afterBody logged the body" 1048576 \
+        "$(grep '"status":401' "$WORK/sandbox.log" | tail -1 |
+           json_field '["bodyBytes"]')"
+    check "afterBody left no temporary file" 0 \
+        "$(find "$WORK/data" -name '*upload*' | wc -l)"
+}
+
 test_faults() {
     local t0 t1 empty
     req POST /admin/faults -d '{"route":"tx_get","count":2,"status":503}' \
@@ -212,6 +236,7 @@ test_faults() {
                                 echo yes)"
     check "bad fault route" 400 "$(req POST /admin/faults \
                                    -d '{"route":"x"}' | cut -d' ' -f1)"
+    test_fault_after_body
     req POST /admin/faults -d '{"route":"tx_get","count":5}' >/dev/null
     check "reset" 200 "$(req POST /admin/reset | cut -d' ' -f1)"
     empty='{"documents":[],"uploadsBySource":{},'

@@ -2,7 +2,8 @@
  * test_ctl_mapping.c - `docsyncctl mapping load`, `show` and `clear-cache`
  * against a private Redis: a table replaces the hash docsync:mapping as a
  * whole, an account named twice is kept with both ids and is then
- * ambiguous for the mapper's Redis source, and cached lookups are
+ * ambiguous for the mapper's Redis source (the same pair twice is
+ * not), and cached lookups are
  * forgotten one by one or all at once.
  */
 #include <setjmp.h>
@@ -77,6 +78,56 @@ static void load_replaces_the_hash_and_keeps_an_account_named_twice(
     ds_redis_free(r);
 }
 
+/* Runs `mapping load file` and returns what it printed on stdout (the
+ * caller frees it), asserting the exit code. */
+static char *load_output(const char *file, int want_rc)
+{
+    char *argv[] = {(char *)file};
+    char *text = calloc(1, 4096);
+    FILE *tmp = tmpfile();
+    int saved, rc;
+
+    assert_non_null(text);
+    assert_non_null(tmp);
+    fflush(stdout);
+    saved = dup(STDOUT_FILENO);
+    dup2(fileno(tmp), STDOUT_FILENO);
+    rc = ctl_mapping_load(NULL, 1, argv);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    rewind(tmp);
+    if (fread(text, 1, 4095, tmp) == 0)
+        text[0] = '\0';
+    fclose(tmp);
+    print_message("%s", text);
+    assert_int_equal(rc, want_rc);
+    return text;
+}
+
+static void load_of_the_same_pair_twice_is_not_ambiguous(void **state)
+{
+    fx *f = *state;
+    ds_redis *r;
+    char *out, *txn = NULL;
+    ds_err err;
+
+    FX_REQUIRE(f);
+    out = load_output(DATA "same_pair.csv", CTL_EXIT_OK);
+    assert_string_equal(out, "3 accounts loaded into docsync:mapping, "
+                             "1 ambiguous\n");
+    free(out);
+    assert_mapped(f, "acc_3", "txn_3");
+    assert_mapped(f, "acc_5", "[\"txn_5\",\"txn_6\"]");
+
+    r = ds_redis_new("127.0.0.1", f->redis_port, 1000);
+    ds_err_clear(&err);
+    assert_int_equal(ds_txmap_from_redis(r, "acc_3", &txn, &err), 0);
+    assert_string_equal(txn, "txn_3");
+    free(txn);
+    ds_redis_free(r);
+}
+
 static void load_of_a_bad_file_leaves_the_hash_as_it_was(void **state)
 {
     fx *f = *state;
@@ -127,6 +178,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             load_replaces_the_hash_and_keeps_an_account_named_twice, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            load_of_the_same_pair_twice_is_not_ambiguous, setup, teardown),
         cmocka_unit_test_setup_teardown(
             load_of_a_bad_file_leaves_the_hash_as_it_was, setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -2,8 +2,9 @@
  * test_ctl_token.c - specification of `docsyncctl token show|set`
  * (ctl/ctl_token): show tells expiry, generation, lock and death without a
  * token's value; set stores an operator's refresh token so that the
- * stages' ds_auth refreshes with it and a dead credential revives. Against
- * a private Redis.
+ * stages' ds_auth refreshes with it and a dead credential revives, and only
+ * for an API (source or destination) whose connector uses the
+ * refresh-token grant. Against a private Redis.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +14,9 @@
 
 #include "fixture.h"
 
+#include "ctl_msg.h"
 #include "ctl_token.h"
+#include "ds_connector.h"
 
 #define KEY "docsync:token:destination"
 
@@ -117,10 +120,80 @@ static void api_names_are_checked(void **state)
 {
     (void)state;
     assert_true(ctl_token_api_valid("destination"));
-    assert_true(ctl_token_api_valid("vendor-crm_2"));
+    assert_true(ctl_token_api_valid("source"));
+    assert_false(ctl_token_api_valid("bogus"));
+    assert_false(ctl_token_api_valid("vendor-crm_2"));
     assert_false(ctl_token_api_valid(""));
-    assert_false(ctl_token_api_valid("a b"));
-    assert_false(ctl_token_api_valid("x:y"));
+    assert_false(ctl_token_api_valid("sources"));
+}
+
+static void show_refuses_a_name_that_is_no_api(void **state)
+{
+    char *argv[] = {"bogus"};
+
+    (void)state;
+    assert_int_equal(ctl_token_show(NULL, 1, argv), CTL_EXIT_USAGE);
+}
+
+static void only_the_refresh_grant_has_a_refresh_token(void **state)
+{
+    ds_connector *oauth, *builtin;
+    ds_err err;
+
+    (void)state;
+    ds_err_clear(&err);
+    oauth = ds_connector_load_file("connectors/sandbox-oauth2.json", &err);
+    assert_non_null(oauth);
+    builtin = ds_connector_load_text("(built-in)",
+                                     ds_connector_default_text(), &err);
+    assert_non_null(builtin);
+    assert_true(ctl_token_uses_refresh(oauth, "destination"));
+    assert_false(ctl_token_uses_refresh(oauth, "source"));
+    assert_false(ctl_token_uses_refresh(builtin, "destination"));
+    ds_connector_free(oauth);
+    ds_connector_free(builtin);
+}
+
+/* Runs `token set api --refresh-token-file F` with F holding token. */
+static int token_set(const char *api, const char *token)
+{
+    char file[] = "/tmp/test_ctl_token.XXXXXX";
+    char *argv[] = {(char *)api, "--refresh-token-file", file};
+    int fd = mkstemp(file), rc;
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, token, strlen(token)), (ssize_t)strlen(token));
+    close(fd);
+    rc = ctl_token_set(NULL, 3, argv);
+    unlink(file);
+    return rc;
+}
+
+static void set_refuses_a_side_without_the_refresh_grant(void **state)
+{
+    suite *s = *state;
+    redisReply *r;
+
+    FX_REQUIRE(&s->f);
+    setenv("REDIS_HOST", "127.0.0.1", 1);
+    fx_setenv_long("REDIS_PORT", s->f.redis_port);
+
+    /* The source of this connector uses client credentials. */
+    setenv("CONNECTOR_FILE", "connectors/sandbox-oauth2.json", 1);
+    assert_int_equal(token_set("source", "rt-op"), CTL_EXIT_FAIL);
+    assert_int_equal(fx_redis_int(&s->f, "EXISTS docsync:token:source"), 0);
+    assert_int_equal(token_set("destination", "rt-op"), CTL_EXIT_OK);
+    r = fx_redis_cmd(&s->f, "HGET " KEY " refresh");
+    assert_string_equal(r->type == REDIS_REPLY_STRING ? r->str : "(nil)",
+                        "rt-op");
+    freeReplyObject(r);
+
+    /* The built-in connector uses API keys on both sides. */
+    unsetenv("CONNECTOR_FILE");
+    assert_int_equal(token_set("destination", "rt-other"), CTL_EXIT_FAIL);
+    r = fx_redis_cmd(&s->f, "HGET " KEY " refresh");
+    assert_string_equal(r->str, "rt-op");
+    freeReplyObject(r);
 }
 
 int main(void)
@@ -131,6 +204,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             set_stores_the_token_and_lifts_the_dead_mark, setup, teardown),
         cmocka_unit_test(api_names_are_checked),
+        cmocka_unit_test(show_refuses_a_name_that_is_no_api),
+        cmocka_unit_test(only_the_refresh_grant_has_a_refresh_token),
+        cmocka_unit_test_setup_teardown(
+            set_refuses_a_side_without_the_refresh_grant, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
