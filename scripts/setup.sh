@@ -13,10 +13,11 @@ CACHE=${DOCSYNC_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache
 KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
 POM=$ROOT/scripts/kafka/pom.xml
 
-# Packages the build, the unit tests and the local stack need.
+# Packages the build, the unit tests and the local stack need (valgrind:
+# tests/e2e/t_97_memcheck.sh runs two stages under it).
 REQUIRED=(build-essential pkg-config librdkafka-dev libcurl4-openssl-dev
           libjansson-dev libhiredis-dev libmicrohttpd-dev libssl-dev
-          libcmocka-dev redis-server kcat curl python3 jq maven)
+          libcmocka-dev redis-server kcat curl python3 jq maven valgrind)
 # Only used to validate docker-compose.yml; its absence is tolerated.
 OPTIONAL=(docker-compose)
 

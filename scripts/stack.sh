@@ -24,6 +24,10 @@
 # RETRY_BUDGET_MS, GRACE_DELAY_MS, BREAKER_THRESHOLD, BREAKER_COOLDOWN_MS,
 # BREAKER_COOLDOWN_MAX_MS, HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, WEBHOOK_MAX_BODY,
 # DEST_DATE_FORMAT, KAFKA_MAX_POLL_INTERVAL_MS, STACK_STOP_TIMEOUT.
+# STAGE_WRAP, when set, prefixes the command of every stage replica started
+# (split on spaces), e.g. STAGE_WRAP="valgrind --log-file=/tmp/vg.%p"
+# scripts/stack.sh start-stage fetcher; the replica's pid is then the
+# wrapper's, which runs the stage in the same process.
 #
 # STACK_PROFILE picks how the sandbox and the stages talk (default apikey):
 #   apikey  static API keys in X-API-Key, no rate limits (the built-in
@@ -546,7 +550,10 @@ start_stage() {
         log "$name listens on http://$HOST:$port"
     fi
     mport=$(pick_ports 1)
-    INGEST_PORT=$port METRICS_HOST=$HOST METRICS_PORT=$mport start_bg "$name" "$exe"
+    local wrap=()
+    read -r -a wrap <<< "${STAGE_WRAP:-}"
+    INGEST_PORT=$port METRICS_HOST=$HOST METRICS_PORT=$mport \
+        start_bg "$name" "${wrap[@]}" "$exe"
     env_set "$(metrics_var "$stage" "$replica")" "http://$HOST:$mport"
     STARTED_URL=http://$HOST:$mport
     log "started $name (pid $(cat "$(pidfile "$name")"), log $LOGS/$name.log," \
