@@ -8,6 +8,8 @@
 #                   uploaders; make demo-poll: that with ingest polling
 #   make chaos      1000 documents through a stack under kills, restarts and
 #                   HTTP faults; make chaos-short: 250, as `make test` runs it
+#   make bench-large  one 1 GiB file through docsync and through a bare GET
+#                   and POST: speeds and each stage's peak RSS (BENCH_SIZE_MB)
 #   make up / down  start / stop the local stack (Kafka, Redis, sandbox, stages)
 #   make lint       fail on C lines wider than 100 columns, on reasons not in
 #                   common/ds_reason.c, on reasons missing from the README
@@ -34,7 +36,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 SANDBOX_SRC := $(wildcard tests/sandbox/*.c)
 
-.PHONY: all lint test unit e2e sandbox-test setup up down demo demo-strict demo-poll chaos chaos-short clean
+.PHONY: all lint test unit e2e sandbox-test setup up down demo demo-strict demo-poll chaos chaos-short bench-large clean
 all: $(BINS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h)
@@ -114,6 +116,9 @@ chaos: setup all
 
 chaos-short: setup all
 	@scripts/chaos.sh --short
+
+bench-large: setup all
+	@scripts/bench-large.sh
 
 clean:
 	rm -rf $(BUILD) bin
