@@ -30,6 +30,7 @@ typedef struct ds_log_event {
     int attempt;
     const char *error;          /* reason token */
     const char *message;        /* free text, escaped and capped */
+    const char *tier;           /* verification tier of a verified copy */
 } ds_log_event;
 
 /* Sets the stage name stamped on every line and the lowest level written.
