@@ -301,13 +301,12 @@ static json_t *public_record(json_t *rec)
     return pub;
 }
 
-/* Answers the document as GET shows it: its status ("processing" for
- * tx.processingMs after its upload, then "stored") and its ETag (the
- * quoted md5, or an opaque weak one when tx.etag says so). */
-static void reply_record(const sb_ctx *ctx, json_t *rec, sb_reply *out)
+/* What a client sees of a stored record, with its status: "processing"
+ * for tx.processingMs after its upload, then "stored". A new object; NULL
+ * when out of memory. */
+static json_t *shown_record(const sb_ctx *ctx, json_t *rec)
 {
     json_t *pub = public_record(rec);
-    const char *md5 = json_string_value(json_object_get(rec, "md5Checksum"));
     int64_t at = json_integer_value(json_object_get(rec, "uploadedAtMs"));
     long processing_ms;
     int opaque;
@@ -316,7 +315,19 @@ static void reply_record(const sb_ctx *ctx, json_t *rec, sb_reply *out)
     if (pub != NULL)
         json_object_set_new(pub, "status", json_string(
             sb_time_now_ms() - at < processing_ms ? "processing" : "stored"));
-    sb_reply_json(out, 200, pub);
+    return pub;
+}
+
+/* Answers the document with its ETag: the quoted md5, or an opaque weak
+ * one when tx.etag says so. */
+static void reply_record(const sb_ctx *ctx, json_t *rec, sb_reply *out)
+{
+    const char *md5 = json_string_value(json_object_get(rec, "md5Checksum"));
+    long processing_ms;
+    int opaque;
+
+    sb_config_tx(ctx->config, &processing_ms, &opaque);
+    sb_reply_json(out, 200, shown_record(ctx, rec));
     /* After the body: sb_reply_json clears the reply first. */
     if (opaque)
         snprintf(out->etag, sizeof(out->etag), "W/\"abc123\"");
@@ -379,7 +390,7 @@ void sb_tx_search(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
     json_array_foreach(found, i, rec) {
         if (json_is_true(json_object_get(rec, "lost")))
             continue;
-        if (json_array_append_new(docs, public_record(rec)) != 0) {
+        if (json_array_append_new(docs, shown_record(ctx, rec)) != 0) {
             sb_reply_error(out, 500, "internal", "oom");
             goto out;
         }
