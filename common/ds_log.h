@@ -25,7 +25,8 @@ typedef enum {
 typedef struct ds_log_event {
     const char *document_id;
     const char *transaction_id;
-    const char *status;         /* "SUCCESS", "FAILED", "RETRY", "DUPLICATE" */
+    const char *status;         /* "SUCCESS", "FAILED", "RETRY", "DUPLICATE",
+                                   "VERIFIED" */
     long duration_ms;
     int attempt;
     const char *error;          /* reason token */
