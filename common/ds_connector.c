@@ -450,20 +450,46 @@ static const char *str_or(const ds_connector *c, const char *path,
     return v != NULL ? v : def;
 }
 
+/* The processing values when the connector names a status field and
+ * none of its own. */
+static json_t *default_processing_values(void)
+{
+    static json_t *values;
+
+    if (values == NULL)
+        values = json_pack("[ss]", "processing", "pending");
+    return values;
+}
+
 void ds_connector_doc_view(const ds_connector *c, ds_doc_view *v)
 {
+    json_t *max = ds_json_path(c->root,
+                               "destination.document.processingMaxMs");
+
     v->root = str_or(c, "destination.document.root", NULL);
     v->id = str_or(c, "destination.document.id", "id");
     v->file_name = str_or(c, "destination.document.fileName", "fileName");
     v->size = str_or(c, "destination.document.size", "size");
     v->transaction_id = str_or(c, "destination.document.transactionId",
                                "transactionId");
+    v->has_sum = ds_json_path(c->root, "destination.document.checksum") !=
+                 NULL;
     v->sum_field = str_or(c, "destination.document.checksum.field",
                           "md5Checksum");
+    v->sum_header = str_or(c, "destination.document.checksum.header", NULL);
     v->sum_algorithm = str_or(c, "destination.document.checksum.algorithm",
                               "md5");
     v->sum_encoding = str_or(c, "destination.document.checksum.encoding",
                              "hex");
+    v->tier = str_or(c, "destination.document.verification",
+                     v->has_sum ? "strong" : "medium");
+    v->status = str_or(c, "destination.document.status", NULL);
+    v->processing_values = ds_json_path(
+        c->root, "destination.document.processingValues");
+    if (v->processing_values == NULL)
+        v->processing_values = default_processing_values();
+    v->processing_max_ms = json_is_integer(max) ? json_integer_value(max) :
+                           300000;
 }
 
 /* ---- the built-in connector ---------------------------------------- */

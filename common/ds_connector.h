@@ -102,10 +102,23 @@ int ds_connector_has_endpoint(const ds_connector *c, ds_side side,
                               const char *endpoint);
 
 /* How the destination describes one stored document (destination.document
- * with its defaults): dotted paths below root (NULL: the body itself). */
+ * with its defaults): dotted paths below root (NULL: the body itself).
+ * has_sum is 0 when the connector names no checksum (sum_field then keeps
+ * its default, which no document answers); sum_header names a response
+ * header (an ETag) that carries it instead of a field. tier is the
+ * verification tier ("strong", "medium", "weak"): the one configured, or
+ * strong with a checksum, else medium. status and processing_values say
+ * how the destination answers a document it has accepted but not stored
+ * yet (status NULL: it never does), processing_max_ms how long that may
+ * last. */
 typedef struct ds_doc_view {
     const char *root, *id, *file_name, *size, *transaction_id;
-    const char *sum_field, *sum_algorithm, *sum_encoding;
+    int has_sum;
+    const char *sum_field, *sum_header, *sum_algorithm, *sum_encoding;
+    const char *tier;
+    const char *status;
+    const json_t *processing_values;   /* array of strings, borrowed */
+    long long processing_max_ms;
 } ds_doc_view;
 
 /* Fills v from the connector; the strings belong to c. */

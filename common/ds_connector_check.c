@@ -66,6 +66,7 @@ static const char *const RESET_UNITS[] = {
 static const char *const UPLOAD_MODES[] = {"json_base64", NULL};
 static const char *const ALGORITHMS[] = {"md5", "sha256", NULL};
 static const char *const ENCODINGS[] = {"hex", "base64", NULL};
+static const char *const TIERS[] = {"strong", "medium", "weak", NULL};
 static const char *const TIME_FORMATS[] = {
     "rfc3339", "epoch_s", "epoch_ms", NULL};
 /* The fields the stages read from the CRM's metadata (the fetcher; ingest
@@ -138,17 +139,25 @@ static const spec UPLOAD_KEYS[] = {
     {"fields", K_FIELDS, 0, NULL}, {NULL, 0, 0, NULL}};
 static const section UPLOAD = {UPLOAD_KEYS, NULL};
 
+static int check_checksum(const char *label, const json_t *obj,
+                          const char *path, ds_err *err);
+static int check_document(const char *label, const json_t *obj,
+                          const char *path, ds_err *err);
+
 static const spec CHECKSUM_KEYS[] = {
-    {"field", K_STR, 1, NULL}, {"algorithm", K_STR, 1, ALGORITHMS},
-    {"encoding", K_STR, 0, ENCODINGS}, {NULL, 0, 0, NULL}};
-static const section CHECKSUM = {CHECKSUM_KEYS, NULL};
+    {"field", K_STR, 0, NULL}, {"header", K_STR, 0, NULL},
+    {"algorithm", K_STR, 1, ALGORITHMS}, {"encoding", K_STR, 0, ENCODINGS},
+    {NULL, 0, 0, NULL}};
+static const section CHECKSUM = {CHECKSUM_KEYS, check_checksum};
 
 static const spec DOCUMENT_KEYS[] = {
     {"root", K_STR, 0, NULL}, {"id", K_STR, 0, NULL},
     {"fileName", K_STR, 0, NULL}, {"size", K_STR, 0, NULL},
-    {"transactionId", K_STR, 0, NULL}, {"checksum", K_OBJ, 1, &CHECKSUM},
-    {NULL, 0, 0, NULL}};
-static const section DOCUMENT = {DOCUMENT_KEYS, NULL};
+    {"transactionId", K_STR, 0, NULL}, {"checksum", K_OBJ, 0, &CHECKSUM},
+    {"verification", K_STR, 0, TIERS}, {"status", K_STR, 0, NULL},
+    {"processingValues", K_ANY, 0, NULL},
+    {"processingMaxMs", K_INT, 0, NULL}, {NULL, 0, 0, NULL}};
+static const section DOCUMENT = {DOCUMENT_KEYS, check_document};
 
 static const spec SEARCH_KEYS[] = {{"items", K_STR, 0, NULL},
                                    {NULL, 0, 0, NULL}};
@@ -479,6 +488,58 @@ static int check_source(const char *label, const json_t *obj,
                      "field (documentId, accountId, fileName, mimeType, "
                      "description, createdAt, size)");
     }
+    return 0;
+}
+
+/* A checksum is read from a field of the document or from a response
+ * header (an ETag), one of the two. */
+static int check_checksum(const char *label, const json_t *obj,
+                          const char *path, ds_err *err)
+{
+    int field = json_object_get(obj, "field") != NULL;
+    int header = json_object_get(obj, "header") != NULL;
+    char sub[256];
+
+    join(sub, sizeof(sub), path, "field");
+    if (!field && !header)
+        return failf(label, err, "bad_connector", sub, "missing (or header)");
+    if (field && header)
+        return failf(label, err, "bad_connector", sub,
+                     "give field or header, not both");
+    return 0;
+}
+
+/* The strong tier needs a checksum, the processing keys a status field,
+ * and processingValues is a list of strings. */
+static int check_document(const char *label, const json_t *obj,
+                          const char *path, ds_err *err)
+{
+    const char *tier = json_string_value(json_object_get(obj,
+                                                         "verification"));
+    const json_t *values = json_object_get(obj, "processingValues");
+    char sub[256];
+    const json_t *v;
+    size_t i;
+
+    join(sub, sizeof(sub), path, "checksum");
+    if (tier != NULL && strcmp(tier, "strong") == 0 &&
+        json_object_get(obj, "checksum") == NULL)
+        return failf(label, err, "bad_connector", sub, "missing: the strong "
+                     "verification tier compares a checksum");
+    join(sub, sizeof(sub), path, "status");
+    if (json_object_get(obj, "status") == NULL &&
+        (values != NULL || json_object_get(obj, "processingMaxMs") != NULL))
+        return failf(label, err, "bad_connector", sub, "missing: processing "
+                     "is told by a status field");
+    join(sub, sizeof(sub), path, "processingValues");
+    if (values != NULL && (!json_is_array(values) ||
+                           json_array_size(values) == 0))
+        return failf(label, err, "bad_connector", sub,
+                     "not a list of strings");
+    json_array_foreach(values, i, v)
+        if (!json_is_string(v))
+            return failf(label, err, "bad_connector", sub,
+                         "not a list of strings");
     return 0;
 }
 

@@ -25,11 +25,13 @@ typedef enum {
 typedef struct ds_log_event {
     const char *document_id;
     const char *transaction_id;
-    const char *status;         /* "SUCCESS", "FAILED", "RETRY", "DUPLICATE" */
+    const char *status;         /* "SUCCESS", "FAILED", "RETRY", "DUPLICATE",
+                                   "VERIFIED" */
     long duration_ms;
     int attempt;
     const char *error;          /* reason token */
     const char *message;        /* free text, escaped and capped */
+    const char *tier;           /* verification tier of a verified copy */
 } ds_log_event;
 
 /* Sets the stage name stamped on every line and the lowest level written.

@@ -55,6 +55,11 @@ static const ds_reason table[] = {
      "the copy read back differs from the source (name, size or checksum)",
      "remove the bad copy at the destination; replay with "
      "--to docsync.mapped to upload it again"},
+    {"destination_processing", T, DS_REASON_WAIT, 0,
+     "the destination accepted the copy but still processes it; it is "
+     "read back again with backoff",
+     "none: retried, without spending attempts, up to the connector's "
+     "destination.document.processingMaxMs, then missing_after_upload"},
     {"missing_after_upload", P, 0, 0,
      "the destination accepted the upload but does not have it on read-back",
      "replay with --to docsync.mapped to upload it again; ask the "

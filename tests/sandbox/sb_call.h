@@ -75,6 +75,7 @@ typedef struct sb_reply {
     uint64_t fd_size;
     int replayed;          /* adds "Idempotent-Replayed: true" */
     long retry_after_s;    /* adds "Retry-After: N" when not negative */
+    char etag[80];         /* adds "ETag: <etag>" when not empty */
     sb_chaos_kind chaos;   /* a chaos fault the handler applied, for the
                             * request's log line */
 } sb_reply;

@@ -152,16 +152,31 @@ static int check_subscription(json_t *s, char field[FIELD_MAX])
     return 0;
 }
 
+/* tx: {"processingMs": N >= 0, "etag": "md5" | "opaque"}. */
+static int check_tx(json_t *t, char field[FIELD_MAX])
+{
+    json_t *ms = json_object_get(t, "processingMs");
+    const char *etag = json_string_value(json_object_get(t, "etag"));
+
+    if (ms != NULL && (!json_is_integer(ms) || json_integer_value(ms) < 0))
+        return bad(field, "tx", "processingMs", NULL);
+    if (json_object_get(t, "etag") != NULL &&
+        (etag == NULL || (strcmp(etag, "md5") != 0 &&
+                          strcmp(etag, "opaque") != 0)))
+        return bad(field, "tx", "etag", NULL);
+    return 0;
+}
+
 /* Validates a whole document. Each section is optional; a section that is
  * there must be an object of the documented shape. */
 static int check_doc(json_t *doc, char field[FIELD_MAX])
 {
     static const char *const sections[] = {
-        "auth", "oauth2", "rateLimit", "webhooks", "subscriptionKey"
+        "auth", "oauth2", "rateLimit", "webhooks", "subscriptionKey", "tx"
     };
     static int (*const checks[])(json_t *, char *) = {
         check_auth, check_oauth2, check_rate, check_webhooks,
-        check_subscription
+        check_subscription, check_tx
     };
 
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
@@ -391,4 +406,16 @@ int sb_config_subscription(sb_config *cfg, const char *api_name,
     }
     pthread_mutex_unlock(&cfg->lock);
     return yes;
+}
+
+void sb_config_tx(sb_config *cfg, long *processing_ms, int *opaque_etag)
+{
+    const char *etag;
+
+    pthread_mutex_lock(&cfg->lock);
+    *processing_ms = (long)json_integer_value(get2(cfg, "tx",
+                                                   "processingMs"));
+    etag = json_string_value(get2(cfg, "tx", "etag"));
+    *opaque_etag = etag != NULL && strcmp(etag, "opaque") == 0;
+    pthread_mutex_unlock(&cfg->lock);
 }

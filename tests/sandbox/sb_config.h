@@ -90,4 +90,10 @@ void sb_config_webhooks(sb_config *cfg, sb_webhook_cfg *w);
 int sb_config_subscription(sb_config *cfg, const char *api_name,
                            char header[64], char value[256]);
 
+/* The transaction system's document answers: tx.processingMs (0 when not
+ * set), how long a stored upload answers "status": "processing" before
+ * "stored"; and whether tx.etag is "opaque" (a weak W/"abc123" instead of
+ * the quoted md5 of the bytes). */
+void sb_config_tx(sb_config *cfg, long *processing_ms, int *opaque_etag);
+
 #endif

@@ -452,6 +452,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, sb_conn *c,
     for (int i = 0; i < c->headers.n; i++)
         MHD_add_response_header(resp, c->headers.name[i],
                                 c->headers.value[i]);
+    if (r->etag[0] != '\0')
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
     if (r->retry_after_s >= 0) {
         char secs[24];
 

@@ -6,8 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sb_config.h"
 #include "sb_log.h"
 #include "sb_store.h"
+#include "sb_time.h"
 
 /* Copied from the upload into the record. notes may be absent or null. */
 static const char *const required_fields[] = {
@@ -61,8 +63,10 @@ static json_t *record_from_body(json_t *body, const char *transaction_id,
     }
 
     sb_log_now_iso(now);
-    rec = json_pack("{s:s,s:O?,s:s}", "transactionId", transaction_id,
-                    "notes", notes, "createdAt", now);
+    /* uploadedAtMs, kept from clients, times the "processing" status. */
+    rec = json_pack("{s:s,s:O?,s:s,s:I}", "transactionId", transaction_id,
+                    "notes", notes, "createdAt", now, "uploadedAtMs",
+                    (json_int_t)sb_time_now_ms());
     for (size_t i = 0; rec != NULL && i < COUNT(required_fields); i++)
         json_object_set(rec, required_fields[i],
                         json_object_get(body, required_fields[i]));
@@ -297,6 +301,40 @@ static json_t *public_record(json_t *rec)
     return pub;
 }
 
+/* What a client sees of a stored record, with its status: "processing"
+ * for tx.processingMs after its upload, then "stored". A new object; NULL
+ * when out of memory. */
+static json_t *shown_record(const sb_ctx *ctx, json_t *rec)
+{
+    json_t *pub = public_record(rec);
+    int64_t at = json_integer_value(json_object_get(rec, "uploadedAtMs"));
+    long processing_ms;
+    int opaque;
+
+    sb_config_tx(ctx->config, &processing_ms, &opaque);
+    if (pub != NULL)
+        json_object_set_new(pub, "status", json_string(
+            sb_time_now_ms() - at < processing_ms ? "processing" : "stored"));
+    return pub;
+}
+
+/* Answers the document with its ETag: the quoted md5, or an opaque weak
+ * one when tx.etag says so. */
+static void reply_record(const sb_ctx *ctx, json_t *rec, sb_reply *out)
+{
+    const char *md5 = json_string_value(json_object_get(rec, "md5Checksum"));
+    long processing_ms;
+    int opaque;
+
+    sb_config_tx(ctx->config, &processing_ms, &opaque);
+    sb_reply_json(out, 200, shown_record(ctx, rec));
+    /* After the body: sb_reply_json clears the reply first. */
+    if (opaque)
+        snprintf(out->etag, sizeof(out->etag), "W/\"abc123\"");
+    else if (md5 != NULL)
+        snprintf(out->etag, sizeof(out->etag), "\"%s\"", md5);
+}
+
 void sb_tx_get(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
 {
     json_t *rec = sb_state_tx_get(ctx->state, call->param);
@@ -306,7 +344,7 @@ void sb_tx_get(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
         sb_reply_error(out, 404, "not_found", NULL);
         goto out;
     }
-    sb_reply_json(out, 200, public_record(rec));
+    reply_record(ctx, rec, out);
 
 out:
     json_decref(rec);
@@ -352,7 +390,7 @@ void sb_tx_search(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
     json_array_foreach(found, i, rec) {
         if (json_is_true(json_object_get(rec, "lost")))
             continue;
-        if (json_array_append_new(docs, public_record(rec)) != 0) {
+        if (json_array_append_new(docs, shown_record(ctx, rec)) != 0) {
             sb_reply_error(out, 500, "internal", "oom");
             goto out;
         }

@@ -324,6 +324,45 @@ print("yes" if time.time() - 1 <= t <= time.time() + 41 and
       sys.argv[1].endswith(" GMT") else "no")' "$d")"
 }
 
+# tx_upload SOURCE: uploads the sample as SOURCE; prints the new id.
+tx_upload() {
+    upload_body habibi.pdf "$1" "$PDF" >"$WORK/u.json"
+    call POST /v1/transactions/txn_1001/documents -H "X-API-Key: $DEST_KEY" \
+        --data-binary @"$WORK/u.json" >/dev/null
+    body '["id"]'
+}
+
+# A document answers its status ("processing" for tx.processingMs after
+# its upload, then "stored") and an ETag: the quoted md5, or an opaque
+# weak one with tx.etag "opaque".
+test_tx_status() {
+    local key=(-H "X-API-Key: $DEST_KEY") id md5
+    md5=$(md5sum "$PDF" | cut -d' ' -f1)
+    id=$(tx_upload st_1)
+    check "document stored, ETag its quoted md5" "200 stored \"$md5\"" \
+        "$(call GET "/v1/documents/$id" "${key[@]}") $(body '["status"]') $(
+           hdr ETag)"
+    check "bad tx.etag refused" "400 tx.etag" \
+        "$(call POST /admin/config -d '{"tx":{"etag":"sha1"}}') $(
+           body '["field"]')"
+    check "bad tx.processingMs refused" "400 tx.processingMs" \
+        "$(call POST /admin/config -d '{"tx":{"processingMs":-1}}') $(
+           body '["field"]')"
+    curl -s -o /dev/null -X POST "$BASE/admin/config" \
+        -d '{"tx":{"processingMs":1500,"etag":"opaque"}}'
+    id=$(tx_upload st_2)
+    check "document processing, opaque ETag" '200 processing W/"abc123"' \
+        "$(call GET "/v1/documents/$id" "${key[@]}") $(body '["status"]') $(
+           hdr ETag)"
+    sleep 1.7
+    check "document stored after processingMs" "200 stored" \
+        "$(call GET "/v1/documents/$id" "${key[@]}") $(body '["status"]')"
+    curl -s -o /dev/null -X POST "$BASE/admin/config" -d '{"tx":null}'
+    check "without tx config: stored at once" "200 stored \"$md5\"" \
+        "$(call GET "/v1/documents/$(tx_upload st_3)" "${key[@]}") $(
+           body '["status"]') $(hdr ETag)"
+}
+
 refusals() { # prints the named counts of GET /admin/refusals
     curl -s "$BASE/admin/refusals" | python3 -c 'import json,sys
 d = json.load(sys.stdin)
@@ -489,6 +528,7 @@ test_config
 test_listing
 test_accounts
 test_vendor
+test_tx_status
 test_webhooks
 test_x_ratelimit
 test_ratelimit
