@@ -26,6 +26,9 @@ verified_tier() {
         json_get verificationTier
 }
 
+# has_verified_record ID: ID has a record on docsync.verified.
+has_verified_record() { [ -n "$(verified_tier "$1" 2>/dev/null)" ]; }
+
 # verifier_log: the verifier's log lines so far.
 verifier_log() { cat "$E2E_ROOT"/.run/logs/verifier*.log 2>/dev/null; }
 
@@ -42,6 +45,9 @@ synced_as() {
         t_fail "$1: the document is verified" "state is $(doc_state "$id")"
         return
     fi
+    # Redis says verified when the record is on its way to docsync.verified:
+    # give the broker a moment to have it.
+    wait_until 15 has_verified_record "$id" || true
     assert_eq "$1: the verified record says tier $3" "$3" "$(verified_tier "$id")"
     assert_eq "$1: the verifier's log line says tier $3" 1 \
         "$(verifier_log | grep "\"documentId\":\"$id\"" |
