@@ -174,6 +174,13 @@ int ds_api_do(ds_api *api, const char *method, const char *path,
 
 json_t *ds_api_get_json(ds_api *api, const char *path, ds_err *err)
 {
+    return ds_api_get_json_header(api, path, NULL, NULL, 0, err);
+}
+
+json_t *ds_api_get_json_header(ds_api *api, const char *path,
+                               const char *header, char *out, size_t cap,
+                               ds_err *err)
+{
     const char *headers[] = {"Accept: application/json", NULL};
     ds_http_resp resp = {0};
     ds_http_req req = {0};
@@ -190,6 +197,9 @@ json_t *ds_api_get_json(ds_api *api, const char *path, ds_err *err)
                        "%s did not answer a JSON object", path);
         }
     }
+    if (header != NULL && cap > 0 &&
+        ds_http_resp_header(&resp, header, out, cap) != 1)
+        out[0] = '\0';
     ds_http_resp_clear(&resp);
     return body;
 }

@@ -24,6 +24,7 @@
 #include "ds_http.h"
 #include "ds_log.h"
 #include "ds_metrics.h"
+#include "ds_time.h"
 
 /* A token endpoint that gives no expires_in: refreshed this often. */
 #define DEFAULT_TTL_S 300L
@@ -102,30 +103,6 @@ struct ds_auth {
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
 
 /* Frees a string that may hold a secret, wiping it first. */
 static void wipe_free(char *s)
@@ -258,7 +235,7 @@ static int copy_oauth2(ds_auth *a, const ds_auth_cfg *cfg, const char *api)
     if (a->http == NULL)
         return -1;
     if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        rnd = (unsigned int)mono_ms();
+        rnd = (unsigned int)ds_time_mono_ms();
     snprintf(a->owner, sizeof(a->owner), "%d.%08x.%p", (int)getpid(), rnd,
              (void *)a);
     return 0;
@@ -385,7 +362,7 @@ static int usable(const ds_auth *a, const stored *st, const char *stale)
 {
     if (st->access == NULL || st->access[0] == '\0')
         return 0;
-    if (wall_ms() + margin_for(a, st->ttl_ms) >= st->expires_ms)
+    if (ds_time_wall_ms() + margin_for(a, st->ttl_ms) >= st->expires_ms)
         return 0;
     return stale == NULL || strcmp(st->access, stale) != 0;
 }
@@ -657,7 +634,7 @@ static int request_grant(ds_auth *a, const char *refresh, grant *g,
                        .connect_timeout_ms = a->connect_ms,
                        .timeout_ms = a->timeout_ms};
     ds_http_resp resp;
-    long long asked_at = wall_ms();
+    long long asked_at = ds_time_wall_ms();
     ds_err herr;
     int rc;
 
@@ -735,7 +712,7 @@ static int take_grant(ds_auth *a, grant *g, long long gen, ds_err *err)
     }
     rc = adopt(a, g->access, g->expires_ms, g->ttl_ms, err);
     if (rc == 0 && a->rejecting && set_str(&a->refreshed, g->access) == 0)
-        a->refreshed_at = mono_ms();
+        a->refreshed_at = ds_time_mono_ms();
     if (g != &a->unsaved)
         grant_clear(g);
     return rc;
@@ -825,7 +802,7 @@ static int refresh_with_lock(ds_auth *a, const char *stale, ds_err *err)
  */
 static int obtain(ds_auth *a, const char *stale, ds_err *err)
 {
-    long long deadline = mono_ms() + a->lock_ms + WAIT_STEP_MS;
+    long long deadline = ds_time_mono_ms() + a->lock_ms + WAIT_STEP_MS;
     stored st;
     int got = 0, rc;
 
@@ -841,13 +818,13 @@ static int obtain(ds_auth *a, const char *stale, ds_err *err)
         else if ((rc = lock_take(a, &got, err)) == 0 && got) {
             rc = refresh_with_lock(a, stale, err);
             lock_release(a);
-        } else if (rc == 0 && mono_ms() > deadline) {
+        } else if (rc == 0 && ds_time_mono_ms() > deadline) {
             rc = ds_err_set(err, "token_endpoint", "%s: no new token after "
                             "%ld ms waiting for another process's refresh",
                             a->api, a->lock_ms);
         } else if (rc == 0) {
             stored_clear(&st);
-            sleep_ms(WAIT_STEP_MS);
+            ds_time_sleep_ms(WAIT_STEP_MS);
             continue;
         }
         stored_clear(&st);
@@ -868,7 +845,7 @@ int ds_auth_header(ds_auth *a, const char **line, ds_err *err)
         return 0;
     }
     if (a->access == NULL ||
-        wall_ms() + margin_for(a, a->ttl_ms) >= a->expires_ms) {
+        ds_time_wall_ms() + margin_for(a, a->ttl_ms) >= a->expires_ms) {
         if (obtain(a, NULL, err) != 0)
             return -1;
     }
@@ -895,7 +872,7 @@ int ds_auth_rejected(ds_auth *a, const char *line,
      * take this credential, and refreshing again would only spin. */
     if (used != NULL && a->refreshed != NULL &&
         strcmp(used, a->refreshed) == 0 &&
-        mono_ms() - a->refreshed_at < REFUSE_WINDOW_MS) {
+        ds_time_mono_ms() - a->refreshed_at < REFUSE_WINDOW_MS) {
         ds_err_set(err, "credential_refused", "%s: the API refused a token "
                    "fresh from the token endpoint (401)", a->api);
         return 0;

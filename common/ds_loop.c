@@ -17,6 +17,7 @@
 #include "ds_order.h"
 #include "ds_reason.h"
 #include "ds_state.h"
+#include "ds_time.h"
 
 /* Headers the loop reads and writes; values are simple tokens (C17). */
 #define TRACE_HEADER "docsync.trace_id"
@@ -103,22 +104,6 @@ void ds_loop_install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 long ds_backoff_ms(int attempt, long base_ms, long cap_ms)
 {
     long x = base_ms, floor;
@@ -138,10 +123,10 @@ long ds_backoff_ms(int attempt, long base_ms, long cap_ms)
  * Returns 0 when the whole wait passed, -1 when a stop cut it. */
 static int sleep_unless_stopped(long ms)
 {
-    long long end = mono_ms() + ms;
+    long long end = ds_time_mono_ms() + ms;
 
     while (!stop_requested) {
-        long long left = end - mono_ms();
+        long long left = end - ds_time_mono_ms();
         struct timespec ts;
 
         if (left <= 0)
@@ -537,7 +522,7 @@ static int park(loop *lp, record *rec, long long due_ms, const ds_err *err)
         /* Without the ticket the record still retries; only its order
          * against later records of its document is lost. */
         if (ds_order_park(lp->conf->redis, lp->stage->name, rec->key,
-                          rec->origin, now_ms(), &oerr) == 0)
+                          rec->origin, ds_time_wall_ms(), &oerr) == 0)
             rec->queued = 1;
         else
             ds_log_msg(DS_LOG_WARN, "order ticket %s not queued: %s",
@@ -649,7 +634,7 @@ static outcome wait_until_due(loop *lp, const record *rec)
  * until the next one is, at most max_ms. */
 static long resume_due(loop *lp, long max_ms)
 {
-    long long now = now_ms();
+    long long now = ds_time_wall_ms();
     long wait = max_ms;
     size_t i = 0;
 
@@ -688,7 +673,7 @@ static outcome stand_down(loop *lp, record *rec, long ms, const ds_err *err)
 static long long next_try(loop *lp, const record *rec, const ds_err *err)
 {
     const ds_loop_conf *c = lp->conf;
-    long long now = now_ms();
+    long long now = ds_time_wall_ms();
 
     if (err->klass == DS_CLASS_PERMANENT) {
         /* A few permanent reasons get a short grace (C05). */
@@ -718,13 +703,13 @@ static outcome failed(loop *lp, record *rec, ds_err *err, long ms)
      * with a due time far ahead. */
     if ((err->http_status == 429 || strcmp(err->reason, "rate_limited") == 0)
         && err->retry_after_ms > 0) {
-        open_ms = ds_breaker_hold(&lp->breaker, mono_ms(),
+        open_ms = ds_breaker_hold(&lp->breaker, ds_time_mono_ms(),
                                   err->retry_after_ms);
         log_result(rec, "PAUSED", ms, err);
         return stand_down(lp, rec, open_ms, err);
     }
     if (ds_reason_is_outage(err->reason)) {
-        open_ms = ds_breaker_outage(&lp->breaker, mono_ms(),
+        open_ms = ds_breaker_outage(&lp->breaker, ds_time_mono_ms(),
                                     err->retry_after_ms);
         if (open_ms > 0) {
             log_result(rec, "PAUSED", ms, err);
@@ -738,7 +723,7 @@ static outcome failed(loop *lp, record *rec, ds_err *err, long ms)
 
     if (ds_reason_spends_attempt(err->reason))
         rec->attempts++;
-    rec->last_failure_ms = now_ms();
+    rec->last_failure_ms = ds_time_wall_ms();
     if (rec->first_failure_ms == 0)
         rec->first_failure_ms = rec->last_failure_ms;
     due = next_try(lp, rec, err);
@@ -765,14 +750,14 @@ static int order_gate(loop *lp, record *rec)
     ds_err_clear(&err);
     if (rec->from_retry)
         rc = ds_order_turn(lp->conf->redis, lp->stage->name, rec->key,
-                           rec->origin, now_ms(), lp->conf->order_stale_ms,
+                           rec->origin, ds_time_wall_ms(), lp->conf->order_stale_ms,
                            &st, &err);
     else
         rc = ds_order_enter(lp->conf->redis, lp->stage->name, rec->key,
-                            rec->origin, now_ms(), lp->conf->order_stale_ms,
+                            rec->origin, ds_time_wall_ms(), lp->conf->order_stale_ms,
                             &st, &err);
     if (rc < 0) {
-        long ms = ds_breaker_trip(&lp->breaker, mono_ms());
+        long ms = ds_breaker_trip(&lp->breaker, ds_time_mono_ms());
 
         return stand_down(lp, rec, ms, &err);
     }
@@ -781,7 +766,7 @@ static int order_gate(loop *lp, record *rec)
         return -1;
     rec->msg.attempt = rec->attempts + 1;
     log_result(rec, "QUEUED", 0, NULL); /* behind an older record */
-    if (park(lp, rec, now_ms() + lp->conf->backoff_base_ms, NULL) < 0)
+    if (park(lp, rec, ds_time_wall_ms() + lp->conf->backoff_base_ms, NULL) < 0)
         return LEFT;
     ds_loop_metrics_record(lp->stage->name, "queued");
     return DONE;
@@ -790,7 +775,7 @@ static int order_gate(loop *lp, record *rec)
 /* Runs the handler once and routes the outcome. */
 static outcome process(loop *lp, record *rec)
 {
-    long long t0 = mono_ms();
+    long long t0 = ds_time_mono_ms();
     json_t *out = NULL;
     ds_err err;
     int rc;
@@ -799,7 +784,7 @@ static outcome process(loop *lp, record *rec)
     if (rec->msg.value == NULL) {
         ds_err_set(&err, "bad_message", "value is not a JSON object");
         rec->attempts = 1;
-        rec->first_failure_ms = rec->last_failure_ms = now_ms();
+        rec->first_failure_ms = rec->last_failure_ms = ds_time_wall_ms();
         log_result(rec, "FAILED", 0, &err);
         return dead_letter(lp, rec, &err) == 0 ? DONE : LEFT;
     }
@@ -809,10 +794,10 @@ static outcome process(loop *lp, record *rec)
 
     rec->msg.attempt = rec->attempts + 1;
     rc = lp->stage->handle(lp->stage->ctx, &rec->msg, &out, &err);
-    ds_loop_metrics_handled(lp->stage->name, mono_ms() - t0);
+    ds_loop_metrics_handled(lp->stage->name, ds_time_mono_ms() - t0);
     if (rc < 0) {
         json_decref(out); /* a handler may fail after building its output */
-        return failed(lp, rec, &err, (long)(mono_ms() - t0));
+        return failed(lp, rec, &err, (long)(ds_time_mono_ms() - t0));
     }
     if (ds_breaker_success(&lp->breaker)) {
         ds_log_msg(DS_LOG_INFO, "circuit closed: the %s's dependencies answer",
@@ -824,7 +809,7 @@ static outcome process(loop *lp, record *rec)
     if (rc < 0)
         return LEFT;
     order_done(lp, rec);
-    log_result(rec, "SUCCESS", (long)(mono_ms() - t0), NULL);
+    log_result(rec, "SUCCESS", (long)(ds_time_mono_ms() - t0), NULL);
     ds_loop_metrics_record(lp->stage->name, "ok");
     return DONE;
 }
@@ -927,7 +912,7 @@ static outcome consume_one(loop *lp, rd_kafka_message_t *m)
     outcome rc;
 
     record_init(lp, &rec, m);
-    if (rec.from_retry && rec.due_ms > now_ms())
+    if (rec.from_retry && rec.due_ms > ds_time_wall_ms())
         rc = wait_until_due(lp, &rec);
     else
         rc = process(lp, &rec);
@@ -941,7 +926,7 @@ static outcome consume_one(loop *lp, rd_kafka_message_t *m)
  * Returns the time left, 0 when records may be taken. */
 static long breaker_tick(loop *lp)
 {
-    long left = ds_breaker_wait(&lp->breaker, mono_ms());
+    long left = ds_breaker_wait(&lp->breaker, ds_time_mono_ms());
 
     if (left == 0 && lp->paused_all) {
         ds_log_msg(DS_LOG_INFO, "circuit half-open: trying one record");
@@ -961,7 +946,7 @@ int ds_loop_run(const ds_stage *stage, const ds_loop_conf *conf,
     lp.conf = conf;
     ds_breaker_init(&lp.breaker, (int)conf->breaker_threshold,
                     conf->breaker_cooldown_ms, conf->breaker_max_ms);
-    srandom((unsigned)(getpid() ^ mono_ms()));
+    srandom((unsigned)(getpid() ^ ds_time_mono_ms()));
     lp.producer = ds_producer_new(conf->brokers, stage->name, 30000, err);
     if (lp.producer == NULL)
         return -1;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ds_log.h"
+#include "ds_time.h"
 
 /* How long a limit announced by the API replaces the configured one. */
 #define LEARNED_KEEP_MS 300000L
@@ -117,22 +118,6 @@ static void rate_key(const ds_rate *r, const char *identity, char *out,
         snprintf(out, cap, "docsync:rate:%s", r->api);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One try at a slot. Returns 0 with *wait_ms 0 when admitted or the wait
  * Redis asks for, -1 with err set when Redis fails. */
 static int try_slot(ds_rate *r, const char *key, long *wait_ms, ds_err *err)
@@ -173,7 +158,7 @@ static int try_slot(ds_rate *r, const char *key, long *wait_ms, ds_err *err)
  */
 int ds_rate_acquire(ds_rate *r, const char *identity, ds_err *err)
 {
-    long long deadline = mono_ms() + (r->cfg.max_wait_ms > 0
+    long long deadline = ds_time_mono_ms() + (r->cfg.max_wait_ms > 0
                                       ? r->cfg.max_wait_ms : 0);
     char key[200];
     long wait_ms = 0;
@@ -186,7 +171,7 @@ int ds_rate_acquire(ds_rate *r, const char *identity, ds_err *err)
             return -1;
         if (wait_ms == 0)
             return 0;
-        left = deadline - mono_ms();
+        left = deadline - ds_time_mono_ms();
         if (wait_ms > left) {
             ds_err_set(err, "rate_limited",
                        "%s: no request slot within %ld ms (next in %ld ms)",
@@ -195,7 +180,7 @@ int ds_rate_acquire(ds_rate *r, const char *identity, ds_err *err)
                 err->retry_after_ms = wait_ms;
             return -1;
         }
-        sleep_ms(wait_ms);
+        ds_time_sleep_ms(wait_ms);
     }
 }
 

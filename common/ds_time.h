@@ -20,4 +20,12 @@ int ds_time_format_utc(time_t t, const char *format, char *out, size_t cap);
 /* The current UTC time as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void ds_time_now_iso8601(char out[32]);
 
+/* Milliseconds since the epoch (wall clock: for times other processes and
+ * Redis compare), and on the monotonic clock (for timeouts and waits). */
+long long ds_time_wall_ms(void);
+long long ds_time_mono_ms(void);
+
+/* Sleeps ms milliseconds, going on after a signal interrupts it. */
+void ds_time_sleep_ms(long ms);
+
 #endif

@@ -97,14 +97,6 @@ static const ds_program PROGRAM = {
     "    POLL_PAGE_LIMIT (50) documents a page\n",
 };
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void reject(verdict *v, unsigned status, const char *reason,
                    const char *detail)
 {
@@ -264,7 +256,7 @@ static void settle(ingest *in, const char *key, const char *doc_id, int ok)
  * would lose the event if the first copy then failed. */
 static int claim(ingest *in, const char *key)
 {
-    long long deadline = mono_ms() + in->delivery_ms + 1000;
+    long long deadline = ds_time_mono_ms() + in->delivery_ms + 1000;
     ds_event_state state;
     ds_err err;
     int rc;
@@ -293,7 +285,7 @@ static int claim(ingest *in, const char *key)
             settle(in, key, NULL, 0);
             return -2;
         }
-        if (mono_ms() >= deadline)
+        if (ds_time_mono_ms() >= deadline)
             return -2;
         waited = 1;
         usleep(50000);
@@ -351,7 +343,7 @@ static void log_verdict(const verdict *v, long long started_ms)
     ev.document_id = v->document_id[0] ? v->document_id : NULL;
     ev.status = strcmp(v->result, "duplicate") == 0 ? "DUPLICATE" :
                 v->status < 300 ? "SUCCESS" : "FAILED";
-    ev.duration_ms = (long)(mono_ms() - started_ms);
+    ev.duration_ms = (long)(ds_time_mono_ms() - started_ms);
     ev.attempt = -1;
     ev.error = v->reason;
     ev.message = v->reason != NULL ? v->detail : v->result;
@@ -435,7 +427,7 @@ static json_t *thin_part(json_t *thin, const char *doc_id)
 static json_t *publish_part(ingest *in, json_t *thin, const char *doc_id,
                             verdict *pv)
 {
-    long long started = mono_ms();
+    long long started = ds_time_mono_ms();
     json_t *part = thin_part(thin, doc_id);
 
     snprintf(pv->document_id, sizeof(pv->document_id), "%s", doc_id);
@@ -714,7 +706,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         req = calloc(1, sizeof(*req));
         if (req == NULL)
             return MHD_NO;
-        req->started_ms = mono_ms();
+        req->started_ms = ds_time_mono_ms();
         *con_cls = req;
         return MHD_YES;
     }
@@ -809,14 +801,6 @@ typedef struct poller {
     pthread_t thread;
 } poller;
 
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The CRM's JSON answer to GET path: poll mode's one call of the CRM. */
 static json_t *poll_get(void *ctx, const char *path, ds_err *err)
 {
@@ -834,7 +818,7 @@ static int poll_emit(void *ctx, json_t *event, ds_err *err)
     const char *doc_id = json_string_value(json_object_get(event,
                                                            "documentId"));
     verdict v = {0, "rejected", NULL, "", "", NULL, NULL};
-    long long started = mono_ms();
+    long long started = ds_time_mono_ms();
 
     snprintf(v.document_id, sizeof(v.document_id), "%s", doc_id);
     if (!ds_doc_id_valid(doc_id))
@@ -908,7 +892,7 @@ static int poll_timing(poller *p, ds_err *err)
         return ds_err_set(err, "bad_config", "POLL_INTERVAL_MS must be at "
                           "least 100 and POLL_OVERLAP_MS not negative");
     /* Without a cursor, polling starts now, or where the operator says. */
-    p->io.start_ms = wall_ms();
+    p->io.start_ms = ds_time_wall_ms();
     if (start != NULL && ds_poll_parse_ms(start, &p->io.start_ms) < 0)
         return ds_err_set(err, "bad_config", "POLL_START is not an RFC 3339 "
                           "time");
@@ -943,7 +927,7 @@ static int poll_configure(poller *p, const ingest *in, ds_err *err)
     p->io.emit = poll_emit;
     p->io.ctx = p;
     p->io.redis = p->view.redis;
-    p->last_ok_ms = wall_ms();
+    p->last_ok_ms = ds_time_wall_ms();
     return 0;
 }
 
@@ -978,7 +962,7 @@ static void poll_count(poller *p, const ds_poll_stats *st, const ds_err *err,
     if (err == NULL)
         p->last_ok_ms = round_ms;
     ds_metric_set(POLL_LAG, "Seconds since the start of the last whole "
-                  "poll round.", "", (double)(wall_ms() - p->last_ok_ms) /
+                  "poll round.", "", (double)(ds_time_wall_ms() - p->last_ok_ms) /
                   1000.0);
 }
 
@@ -1015,9 +999,9 @@ static long poll_backoff(const poller *p, int failures, const ds_err *err)
 /* Sleeps ms, waking early when the process is told to stop. */
 static void poll_pause(long ms)
 {
-    long long end = mono_ms() + ms;
+    long long end = ds_time_mono_ms() + ms;
 
-    while (!ds_loop_stopping() && mono_ms() < end)
+    while (!ds_loop_stopping() && ds_time_mono_ms() < end)
         usleep(50000);
 }
 
@@ -1029,7 +1013,7 @@ static void *poll_main(void *arg)
     int failures = 0;
 
     while (!ds_loop_stopping()) {
-        long long started = wall_ms();
+        long long started = ds_time_wall_ms();
         ds_poll_stats st;
         ds_err err;
         int rc;
@@ -1052,10 +1036,10 @@ static void *poll_main(void *arg)
  * so that a sender whose event was accepted also hears so. */
 static void drain(struct MHD_Daemon *d, long bound_ms)
 {
-    long long end = mono_ms() + bound_ms;
+    long long end = ds_time_mono_ms() + bound_ms;
     const union MHD_DaemonInfo *info;
 
-    while (mono_ms() < end) {
+    while (ds_time_mono_ms() < end) {
         info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
         if (info == NULL || info->num_connections == 0)
             return;

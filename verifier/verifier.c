@@ -70,30 +70,12 @@ typedef struct readback {
 static json_t *get_body(verifier *v, const char *path, const char *dest_id,
                         readback *rb, ds_err *err)
 {
-    const char *headers[] = {"Accept: application/json", NULL};
-    ds_http_resp resp = {0};
-    ds_http_req req = {0};
-    json_t *body = NULL;
+    json_t *body = ds_api_get_json_header(&v->dest, path, v->view.sum_header,
+                                          rb->etag, sizeof(rb->etag), err);
 
-    req.headers = headers;
-    if (ds_api_do(&v->dest, "GET", path, &req, &resp, err) == 0) {
-        body = json_loadb(resp.body ? resp.body : "", resp.body_len, 0,
-                          NULL);
-        if (!json_is_object(body)) {
-            json_decref(body);
-            body = NULL;
-            ds_err_set(err, "bad_response",
-                       "%s did not answer a JSON object", path);
-        }
-        if (v->view.sum_header != NULL &&
-            ds_http_resp_header(&resp, v->view.sum_header, rb->etag,
-                                sizeof(rb->etag)) != 1)
-            rb->etag[0] = '\0';
-    } else if (err->http_status == 404) {
+    if (body == NULL && err->http_status == 404)
         ds_err_reset(err, "missing_after_upload",
                      "the destination has no document %.64s", dest_id);
-    }
-    ds_http_resp_clear(&resp);
     return body;
 }
 
@@ -257,14 +239,6 @@ static int is_processing(const verifier *v, const json_t *copy)
     return 0;
 }
 
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* When the destination's processing began, epoch ms: the upload time the
  * record carries (uploadedAt, RFC 3339 or epoch ms), else the first
  * processing answer, kept in the document's hash so that retries agree.
@@ -284,7 +258,7 @@ static long long processing_since(verifier *v, const json_t *msg,
         ds_time_parse_iso8601(json_string_value(at), &s) == 0)
         return (long long)s * 1000;
     r = ds_redis_cmd(v->redis, err, "HSETNX docsync:doc:%s processing:%s "
-                     "%lld", doc_id, dest_id, wall_ms());
+                     "%lld", doc_id, dest_id, ds_time_wall_ms());
     if (r == NULL)
         return -1;
     freeReplyObject(r);
@@ -292,7 +266,7 @@ static long long processing_since(verifier *v, const json_t *msg,
                      doc_id, dest_id);
     if (r == NULL)
         return -1;
-    since = r->type == REDIS_REPLY_STRING ? atoll(r->str) : wall_ms();
+    since = r->type == REDIS_REPLY_STRING ? atoll(r->str) : ds_time_wall_ms();
     freeReplyObject(r);
     return since;
 }
@@ -304,7 +278,7 @@ static int processing(verifier *v, const json_t *msg, const char *doc_id,
                       const char *dest_id, ds_err *err)
 {
     long long since = processing_since(v, msg, doc_id, dest_id, err);
-    long long took = wall_ms() - since, wait = took / 2;
+    long long took = ds_time_wall_ms() - since, wait = took / 2;
 
     if (since < 0)
         return -1;
