@@ -2,10 +2,8 @@
 #include "ds_blobref.h"
 
 #include <stdio.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "ds_blob.h"
 #include "ds_state.h"
 
 #define LEASE_TTL_MS 5000
@@ -54,27 +52,27 @@ static long long change_holders(ds_redis *r, const char *sha256,
     return n;
 }
 
-int ds_blobref_hold(ds_redis *r, const char *root, const char *sha256,
+int ds_blobref_hold(ds_redis *r, ds_blob_store *s, const char *sha256,
                     const char *doc_id, const char *owner, ds_err *err)
 {
-    char lease[96], path[512];
-    struct stat st;
-    int rc = 0;
+    char lease[96];
+    int rc = 0, there = 0;
 
     snprintf(lease, sizeof(lease), "blob:%s", sha256);
     if (lock_blob(r, lease, owner, err) < 0)
         return -1;
     if (change_holders(r, sha256, doc_id, 1, err) < 0)
         rc = -1;
-    else if (ds_blob_path(root, sha256, path, sizeof(path)) < 0 ||
-             stat(path, &st) < 0)
+    else if (ds_blob_exists(s, sha256, &there, err) < 0)
+        rc = -1;
+    else if (!there)
         rc = ds_err_set(err, "blob_race",
                         "blob removed while being stored; fetching again");
     ds_lease_release(r, lease, owner, err);
     return rc;
 }
 
-int ds_blobref_drop(ds_redis *r, const char *root, const char *sha256,
+int ds_blobref_drop(ds_redis *r, ds_blob_store *s, const char *sha256,
                     const char *doc_id, const char *owner, int *removed,
                     ds_err *err)
 {
@@ -90,7 +88,7 @@ int ds_blobref_drop(ds_redis *r, const char *root, const char *sha256,
     if (left < 0) {
         rc = -1;
     } else if (left == 0) {
-        rc = ds_blob_remove(root, sha256, err);
+        rc = ds_blob_remove(s, sha256, err);
         *removed = rc == 0;
     }
     ds_lease_release(r, lease, owner, err);

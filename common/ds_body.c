@@ -13,7 +13,8 @@ enum phase { PREFIX, CONTENT, SUFFIX, DONE };
 struct ds_body {
     char *prefix;            /* {"a":1,...,"content":"  */
     size_t prefix_len;
-    FILE *fp;
+    ds_blob_reader *blob;
+    ds_err *err;             /* where a failed read is reported */
     uint64_t size;
     uint64_t file_read;      /* bytes of the file read so far */
     ds_b64 enc;
@@ -27,8 +28,8 @@ struct ds_body {
 
 static const char SUFFIX_TEXT[] = "\"}";
 
-ds_body *ds_body_new(const json_t *fields, const char *content_key, FILE *fp,
-                     uint64_t size, ds_err *err)
+ds_body *ds_body_new(const json_t *fields, const char *content_key,
+                     ds_blob_reader *r, ds_err *err)
 {
     ds_body *b = calloc(1, sizeof(*b));
     char *json = NULL, *key = NULL;
@@ -57,8 +58,9 @@ ds_body *ds_body_new(const json_t *fields, const char *content_key, FILE *fp,
         goto oom;
     }
     b->prefix_len = strlen(b->prefix);
-    b->fp = fp;
-    b->size = size;
+    b->blob = r;
+    b->err = err;
+    b->size = ds_blob_reader_size(r);
     free(json);
     free(key);
     ds_body_rewind(b);
@@ -79,15 +81,15 @@ int64_t ds_body_length(const ds_body *b)
                      sizeof(SUFFIX_TEXT) - 1);
 }
 
-/* Refills out with the next encoded chunk. Returns 0, or -1 when the file
- * cannot be read or does not hold the announced number of bytes. */
+/* Refills out with the next encoded chunk. Returns 0, or -1 with the kept
+ * err set when the blob cannot be read. */
 static int refill(ds_body *b)
 {
     size_t want = RAW_CHUNK, got;
 
     if (b->size - b->file_read < want)
         want = (size_t)(b->size - b->file_read);
-    got = want > 0 ? fread(b->raw, 1, want, b->fp) : 0;
+    got = want > 0 ? ds_blob_read(b->blob, b->raw, want, b->err) : 0;
     if (got != want)
         return -1;
     b->file_read += got;
@@ -155,7 +157,7 @@ int ds_body_rewind(void *ud)
 {
     ds_body *b = ud;
 
-    if (fseek(b->fp, 0, SEEK_SET) != 0)
+    if (ds_blob_seek(b->blob, 0, b->err) != 0)
         return -1;
     ds_b64_init(&b->enc);
     b->phase = PREFIX;

@@ -13,23 +13,24 @@
 
 #include <jansson.h>
 #include <stdint.h>
-#include <stdio.h>
 
+#include "ds_blob.h"
 #include "ds_error.h"
 
 typedef struct ds_body ds_body;
 
 /* Makes a body from fields (a JSON object without content_key) and the
- * open file fp of size bytes. The body does not own fp. Returns NULL with
- * err set. */
-ds_body *ds_body_new(const json_t *fields, const char *content_key, FILE *fp,
-                     uint64_t size, ds_err *err);
+ * blob that r reads, whole. The body does not own r. err is kept: a read
+ * of the blob that fails later sets it, so pass the ds_err that the
+ * request is sent with. Returns NULL with err set. */
+ds_body *ds_body_new(const json_t *fields, const char *content_key,
+                     ds_blob_reader *r, ds_err *err);
 
 /* The exact number of bytes the body will produce. */
 int64_t ds_body_length(const ds_body *b);
 
 /* ds_http_read_fn: fills buf with the next bytes, returns 0 at the end and
- * (size_t)-1 when the file cannot be read or is shorter than announced. */
+ * (size_t)-1 with the kept err set when the blob cannot be read. */
 size_t ds_body_read(char *buf, size_t cap, void *ud);
 
 /* ds_http_rewind_fn: goes back to the first byte. Returns 0 or -1. */

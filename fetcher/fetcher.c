@@ -30,7 +30,7 @@
 typedef struct fetcher {
     ds_connector *connector;
     ds_api crm;
-    const char *blob_dir;
+    ds_blob_store *blobs;
     ds_redis *redis;
 } fetcher;
 
@@ -38,7 +38,8 @@ static const ds_program PROGRAM = {
     "docsync-fetcher", "fetcher",
     "Reads docsync.events, copies each document from the CRM into the blob "
     "store, publishes docsync.fetched.",
-    "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, BLOB_DIR, LOG_LEVEL\n"
+    "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, LOG_LEVEL\n"
+    "  BLOB_DIR (/var/lib/docsync/blobs), or BLOB_STORE: the blob store\n"
     "  CONNECTOR_FILE: the APIs' connector (docs/connectors.md); without\n"
     "    it: CRM_BASE_URL, CRM_API_KEY (or CRM_API_KEY_FILE),\n"
     "    CRM_API_KEY_HEADER\n"
@@ -102,7 +103,7 @@ static int get_content(fetcher *f, const char *doc_id, char *sha256,
     if (ds_connector_path(f->connector, DS_SIDE_SOURCE, "content", vars,
                           path, sizeof(path), err) < 0)
         return -1;
-    w = ds_blob_writer_new(f->blob_dir, err);
+    w = ds_blob_writer_new(f->blobs, err);
     if (w == NULL)
         return -1;
     /* The sink reports its own failures into err: the first error wins. */
@@ -204,7 +205,7 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     if (meta == NULL)
         return -1;
     if (get_content(f, doc_id, sha256, md5, &size, err) < 0 ||
-        ds_blobref_hold(f->redis, f->blob_dir, sha256, doc_id,
+        ds_blobref_hold(f->redis, f->blobs, sha256, doc_id,
                         ds_runtime_owner(), err) < 0) {
         json_decref(meta);
         return -1;
@@ -214,7 +215,7 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
 
         /* Let the bad copy go (unless another document holds the same
          * bytes); the retry fetches again. */
-        ds_blobref_drop(f->redis, f->blob_dir, sha256, doc_id,
+        ds_blobref_drop(f->redis, f->blobs, sha256, doc_id,
                         ds_runtime_owner(), &removed, err);
         json_decref(meta);
         return -1;
@@ -236,7 +237,7 @@ static void sweep_tmp(const fetcher *f, long max_age_s)
     int removed;
 
     ds_err_clear(&err);
-    if (ds_blob_sweep_tmp(f->blob_dir, max_age_s, &removed, &err) < 0)
+    if (ds_blob_sweep_tmp(f->blobs, max_age_s, &removed, &err) < 0)
         ds_log_msg(DS_LOG_WARN, "blob tmp not swept: %s", err.msg);
     else if (removed > 0)
         ds_log_msg(DS_LOG_INFO, "removed %d partial blobs older than %ld s",
@@ -248,12 +249,14 @@ static int configure(void *ctx, ds_err *err)
     fetcher *f = ctx;
     long max_age_s;
 
-    f->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
     if (ds_env_long("BLOB_TMP_MAX_AGE_S", 3600, &max_age_s, err) < 0)
         return -1;
     if (max_age_s < 60)
         return ds_err_set(err, "bad_config", "BLOB_TMP_MAX_AGE_S must be at "
                           "least 60, not %ld", max_age_s);
+    f->blobs = ds_blob_store_from_env(err);
+    if (f->blobs == NULL)
+        return -1;
     sweep_tmp(f, max_age_s);
     f->connector = ds_connector_load(err);
     if (f->connector == NULL ||
@@ -271,6 +274,8 @@ static void cleanup(void *ctx)
     ds_connector_free(f->connector);
     f->connector = NULL;
     ds_redis_free(f->redis);
+    ds_blob_store_free(f->blobs);
+    f->blobs = NULL;
 }
 
 int main(int argc, char **argv)

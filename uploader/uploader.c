@@ -38,7 +38,7 @@ typedef struct uploader {
     ds_connector *connector;
     ds_api dest;
     ds_doc_view view;          /* how the destination shows a document */
-    const char *blob_dir;
+    ds_blob_store *blobs;
     long lease_ms;             /* UPLOAD_LEASE_MS: renewed while uploading */
     int lookup;                /* UPLOAD_LOOKUP: look for a copy first */
     ds_redis *redis;
@@ -57,7 +57,8 @@ static const ds_program PROGRAM = {
     "docsync-uploader", "uploader",
     "Reads docsync.mapped, uploads each document to its transaction, "
     "publishes docsync.uploaded.",
-    "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, BLOB_DIR, LOG_LEVEL\n"
+    "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, LOG_LEVEL\n"
+    "  BLOB_DIR (/var/lib/docsync/blobs), or BLOB_STORE: the blob store\n"
     "  CONNECTOR_FILE: the APIs' connector (docs/connectors.md); without\n"
     "    it: DEST_BASE_URL, DEST_API_KEY (or DEST_API_KEY_FILE),\n"
     "    DEST_API_KEY_HEADER\n"
@@ -165,8 +166,8 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
     json_t *fields = NULL;
     ds_body *body = NULL;
     char *rejected = NULL;
+    ds_blob_reader *blob;
     char *id = NULL;
-    FILE *fp;
 
     if (sha == NULL || size < 0)
         return ds_err_set(err, "bad_message",
@@ -174,13 +175,20 @@ static char *post_document(uploader *u, const json_t *in, const char *txn,
     if (over_limit(u, size, err) < 0)
         return NULL;
     snprintf(rejected_field, sizeof(rejected_field), "rejected:%.64s", sha);
-    fp = ds_blob_open(u->blob_dir, sha, err);
-    if (fp == NULL)
+    blob = ds_blob_reader_new(u->blobs, sha, err);
+    if (blob == NULL)
         return NULL;
+    if (ds_blob_reader_size(blob) != (uint64_t)size) {
+        ds_err_set(err, "blob_io", "blob %.16s holds %llu bytes, the record "
+                   "says %lld", sha,
+                   (unsigned long long)ds_blob_reader_size(blob),
+                   (long long)size);
+        goto out;
+    }
     fields = upload_fields(u, in, err);
     if (fields != NULL)
-        body = ds_body_new(fields, content != NULL ? content : "content", fp,
-                           (uint64_t)size, err);
+        body = ds_body_new(fields, content != NULL ? content : "content",
+                           blob, err);
     if (body == NULL)
         goto out;
 
@@ -228,7 +236,7 @@ out:
     ds_http_resp_clear(&resp);
     ds_body_free(body);
     json_decref(fields);
-    fclose(fp);
+    ds_blob_reader_free(blob);
     return id;
 }
 
@@ -411,7 +419,9 @@ static int configure(void *ctx, ds_err *err)
                           "UPLOAD_LOOKUP must be always or never, not '%s'",
                           lookup);
     u->lookup = strcmp(lookup, "always") == 0;
-    u->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
+    u->blobs = ds_blob_store_from_env(err);
+    if (u->blobs == NULL)
+        return -1;
     u->connector = ds_connector_load(err);
     if (u->connector == NULL ||
         ds_api_init(&u->dest, u->connector, DS_SIDE_DESTINATION, err) < 0)
@@ -429,6 +439,8 @@ static void cleanup(void *ctx)
     ds_connector_free(u->connector);
     u->connector = NULL;
     ds_redis_free(u->redis);
+    ds_blob_store_free(u->blobs);
+    u->blobs = NULL;
 }
 
 int main(int argc, char **argv)

@@ -40,7 +40,7 @@ typedef struct verifier {
     ds_connector *connector;
     ds_api dest;
     ds_doc_view view;
-    const char *blob_dir;
+    ds_blob_store *blobs;
     ds_redis *redis;
 } verifier;
 
@@ -49,7 +49,8 @@ static const ds_program PROGRAM = {
     "Reads docsync.uploaded, reads each copy back from the transaction "
     "system and compares it (checksum, size, name: as the connector's "
     "verification tier says), publishes docsync.verified.",
-    "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, BLOB_DIR, LOG_LEVEL\n"
+    "  KAFKA_BROKERS, REDIS_HOST, REDIS_PORT, LOG_LEVEL\n"
+    "  BLOB_DIR (/var/lib/docsync/blobs), or BLOB_STORE: the blob store\n"
     "  CONNECTOR_FILE: the APIs' connector (docs/connectors.md); without\n"
     "    it: DEST_BASE_URL, DEST_API_KEY (or DEST_API_KEY_FILE),\n"
     "    DEST_API_KEY_HEADER\n"
@@ -372,7 +373,7 @@ static int accept_copy(verifier *v, const json_t *msg, const readback *rb,
     /* The blob is only a transit copy; the verified document needs it no
      * more. A failure here leaves a blob behind, not a wrong result. */
     if (blob != NULL &&
-        ds_blobref_drop(v->redis, v->blob_dir, blob, doc_id,
+        ds_blobref_drop(v->redis, v->blobs, blob, doc_id,
                         ds_runtime_owner(), &removed, err) < 0) {
         ds_log_msg(DS_LOG_WARN, "blob %s kept: %s", blob, err->msg);
         ds_err_clear(err);
@@ -440,7 +441,9 @@ static int configure(void *ctx, ds_err *err)
 {
     verifier *v = ctx;
 
-    v->blob_dir = ds_env_str("BLOB_DIR", "/var/lib/docsync/blobs");
+    v->blobs = ds_blob_store_from_env(err);
+    if (v->blobs == NULL)
+        return -1;
     v->connector = ds_connector_load(err);
     if (v->connector == NULL ||
         ds_api_init(&v->dest, v->connector, DS_SIDE_DESTINATION, err) < 0)
@@ -458,6 +461,8 @@ static void cleanup(void *ctx)
     ds_connector_free(v->connector);
     v->connector = NULL;
     ds_redis_free(v->redis);
+    ds_blob_store_free(v->blobs);
+    v->blobs = NULL;
 }
 
 int main(int argc, char **argv)

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "ds_blob.h"
+#include "ds_blob_fs.h"
 #include "ds_blobref.h"
 #include "ds_crypto.h"
 #include "ds_error.h"
@@ -689,8 +690,8 @@ static inline int fx_blob_exists(const fx *f, const char *sha256)
 {
     char path[512];
 
-    assert_int_equal(ds_blob_path(f->blob_dir, sha256, path, sizeof(path)),
-                     0);
+    assert_int_equal(ds_blob_fs_path(f->blob_dir, sha256, path,
+                                     sizeof(path)), 0);
     return access(path, F_OK) == 0;
 }
 
@@ -702,6 +703,7 @@ static inline void fx_put_blob(const fx *f, const char *path,
                                char md5[DS_MD5_HEX_LEN + 1], uint64_t *size)
 {
     ds_redis *r = ds_redis_new("127.0.0.1", f->redis_port, 1000);
+    ds_blob_store *store;
     ds_blob_writer *w;
     FILE *fp = fopen(path, "rb");
     char buf[8192];
@@ -711,14 +713,17 @@ static inline void fx_put_blob(const fx *f, const char *path,
     ds_err_clear(&err);
     assert_non_null(fp);
     assert_non_null(r);
-    w = ds_blob_writer_new(f->blob_dir, &err);
+    store = ds_blob_store_new(f->blob_dir, &err);
+    assert_non_null(store);
+    w = ds_blob_writer_new(store, &err);
     assert_non_null(w);
     while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
         assert_int_equal(ds_blob_write(w, buf, n, &err), 0);
     assert_int_equal(ds_blob_commit(w, sha256, md5, size, &err), 0);
-    assert_int_equal(ds_blobref_hold(r, f->blob_dir, sha256, doc_id,
-                                     "fixture", &err), 0);
+    assert_int_equal(ds_blobref_hold(r, store, sha256, doc_id, "fixture",
+                                     &err), 0);
     ds_blob_writer_free(w);
+    ds_blob_store_free(store);
     ds_redis_free(r);
     fclose(fp);
 }

@@ -1,4 +1,5 @@
-/* test_blob.c - the content-addressed blob store (ds_blob). */
+/* test_blob.c - the content-addressed blob store (ds_blob) on its disk
+ * backend (ds_blob_fs). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "ds_blob.h"
+#include "ds_blob_fs.h"
 
 static const char fox[] = "The quick brown fox jumps over the lazy dog";
 static const char fox_sha256[] =
@@ -32,21 +34,40 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
     return remove(path);
 }
 
+/* A store in a fresh directory, the state of each test. */
+typedef struct box {
+    char root[64];
+    ds_blob_store *s;
+} box;
+
+/* The store of the test's box. */
+#define STORE(state) (((box *)(state))->s)
+
 static int setup_root(void **state)
 {
-    char tmpl[] = "/tmp/ds_blob_test.XXXXXX";
-    char *root = mkdtemp(tmpl);
+    box *b = calloc(1, sizeof(*b));
+    ds_err err;
 
-    if (root == NULL)
+    if (b == NULL)
         return -1;
-    *state = strdup(root);
-    return *state == NULL ? -1 : 0;
+    snprintf(b->root, sizeof(b->root), "/tmp/ds_blob_test.XXXXXX");
+    ds_err_clear(&err);
+    if (mkdtemp(b->root) == NULL ||
+        (b->s = ds_blob_store_new(b->root, &err)) == NULL) {
+        free(b);
+        return -1;
+    }
+    *state = b;
+    return 0;
 }
 
 static int teardown_root(void **state)
 {
-    nftw(*state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
+    box *b = *state;
+
+    ds_blob_store_free(b->s);
+    nftw(b->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(b);
     return 0;
 }
 
@@ -85,7 +106,7 @@ static int count_tmp(const char *root)
 }
 
 /* Stores content in slices of `slice` bytes and commits it. */
-static void store(const char *root, const void *buf, size_t n, size_t slice,
+static void store(ds_blob_store *st, const void *buf, size_t n, size_t slice,
                   char sha[DS_SHA256_HEX_LEN + 1], char md5[DS_MD5_HEX_LEN + 1],
                   uint64_t *size)
 {
@@ -94,7 +115,7 @@ static void store(const char *root, const void *buf, size_t n, size_t slice,
     size_t off, part;
 
     ds_err_clear(&err);
-    w = ds_blob_writer_new(root, &err);
+    w = ds_blob_writer_new(st, &err);
     assert_non_null(w);
     for (off = 0; off < n; off += part) {
         part = n - off < slice ? n - off : slice;
@@ -108,19 +129,19 @@ static void store(const char *root, const void *buf, size_t n, size_t slice,
 
 static void commit_in_slices_names_the_blob_by_its_sha256(void **state)
 {
-    const char *root = *state;
+    const char *root = ((box *)*state)->root;
     char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
     char path[4096], back[64] = { 0 };
     uint64_t size = 0;
     FILE *f;
 
-    store(root, fox, strlen(fox), 5, sha, md5, &size);
+    store(STORE(*state), fox, strlen(fox), 5, sha, md5, &size);
 
     assert_string_equal(sha, fox_sha256);
     assert_string_equal(md5, fox_md5);
     assert_int_equal(size, strlen(fox));
 
-    assert_int_equal(ds_blob_path(root, sha, path, sizeof(path)), 0);
+    assert_int_equal(ds_blob_fs_path(root, sha, path, sizeof(path)), 0);
     f = fopen(path, "rb");
     assert_non_null(f);
     assert_int_equal(fread(back, 1, sizeof(back), f), strlen(fox));
@@ -134,7 +155,7 @@ static void the_empty_blob_has_the_sha256_of_nothing(void **state)
     char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
     uint64_t size = 99;
 
-    store(*state, "", 0, 1, sha, md5, &size);
+    store(STORE(*state), "", 0, 1, sha, md5, &size);
     assert_string_equal(sha, "e3b0c44298fc1c149afbf4c8996fb924"
                              "27ae41e4649b934ca495991b7852b855");
     assert_string_equal(md5, "d41d8cd98f00b204e9800998ecf8427e");
@@ -143,17 +164,17 @@ static void the_empty_blob_has_the_sha256_of_nothing(void **state)
 
 static void same_content_twice_is_stored_once(void **state)
 {
-    const char *root = *state;
+    const char *root = ((box *)*state)->root;
     char sha1[DS_SHA256_HEX_LEN + 1], sha2[DS_SHA256_HEX_LEN + 1];
     char md5[DS_MD5_HEX_LEN + 1], path[4096];
     struct stat first, second;
     uint64_t size;
 
-    store(root, fox, strlen(fox), 7, sha1, md5, &size);
-    assert_int_equal(ds_blob_path(root, sha1, path, sizeof(path)), 0);
+    store(STORE(*state), fox, strlen(fox), 7, sha1, md5, &size);
+    assert_int_equal(ds_blob_fs_path(root, sha1, path, sizeof(path)), 0);
     assert_int_equal(stat(path, &first), 0);
 
-    store(root, fox, strlen(fox), 43, sha2, md5, &size);
+    store(STORE(*state), fox, strlen(fox), 43, sha2, md5, &size);
     assert_string_equal(sha1, sha2);
     assert_int_equal(stat(path, &second), 0);
 
@@ -165,20 +186,20 @@ static void same_content_twice_is_stored_once(void **state)
 
 static void a_damaged_blob_of_another_size_is_replaced(void **state)
 {
-    const char *root = *state;
+    const char *root = ((box *)*state)->root;
     char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1], path[4096];
     uint64_t size;
     struct stat st;
     FILE *f;
 
-    store(root, fox, strlen(fox), 43, sha, md5, &size);
-    assert_int_equal(ds_blob_path(root, sha, path, sizeof(path)), 0);
+    store(STORE(*state), fox, strlen(fox), 43, sha, md5, &size);
+    assert_int_equal(ds_blob_fs_path(root, sha, path, sizeof(path)), 0);
     f = fopen(path, "wb");
     assert_non_null(f);
     fputs("short", f);
     fclose(f);
 
-    store(root, fox, strlen(fox), 43, sha, md5, &size);
+    store(STORE(*state), fox, strlen(fox), 43, sha, md5, &size);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, strlen(fox));
 }
@@ -207,35 +228,35 @@ static void leave_tmp(const char *root, const char *name, long age_s)
  * and a committed blob stay; a store without tmp is not an error. */
 static void sweep_removes_only_stale_partial_blobs(void **state)
 {
-    const char *root = *state;
+    const char *root = ((box *)*state)->root;
     char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1], path[4096];
     uint64_t size;
     int removed = -1;
     ds_err err;
 
     ds_err_clear(&err);
-    assert_int_equal(ds_blob_sweep_tmp(root, 3600, &removed, &err), 0);
+    assert_int_equal(ds_blob_sweep_tmp(STORE(*state), 3600, &removed, &err), 0);
     assert_int_equal(removed, 0);
-    store(root, "kept", 4, 4, sha, md5, &size);
+    store(STORE(*state), "kept", 4, 4, sha, md5, &size);
     leave_tmp(root, "blob-dead", 7200);
     leave_tmp(root, "blob-live", 10);
 
-    assert_int_equal(ds_blob_sweep_tmp(root, 3600, &removed, &err), 0);
+    assert_int_equal(ds_blob_sweep_tmp(STORE(*state), 3600, &removed, &err), 0);
 
     assert_int_equal(removed, 1);
     assert_int_equal(count_tmp(root), 1);
-    assert_int_equal(ds_blob_path(root, sha, path, sizeof(path)), 0);
+    assert_int_equal(ds_blob_fs_path(root, sha, path, sizeof(path)), 0);
     assert_int_equal(access(path, F_OK), 0);
 }
 
 static void free_without_commit_leaves_no_file(void **state)
 {
-    const char *root = *state;
+    const char *root = ((box *)*state)->root;
     ds_blob_writer *w;
     ds_err err;
 
     ds_err_clear(&err);
-    w = ds_blob_writer_new(root, &err);
+    w = ds_blob_writer_new(STORE(*state), &err);
     assert_non_null(w);
     assert_int_equal(ds_blob_write(w, fox, 10, &err), 0);
     assert_int_equal(count_tmp(root), 1);
@@ -246,30 +267,123 @@ static void free_without_commit_leaves_no_file(void **state)
     ds_blob_writer_free(NULL);
 }
 
-static void open_reads_back_and_remove_forgets(void **state)
+static void a_reader_reads_back_and_remove_forgets(void **state)
 {
-    const char *root = *state;
+    ds_blob_store *st = STORE(*state);
     char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1], back[64] = { 0 };
+    ds_blob_reader *r;
     uint64_t size;
+    int there = -1;
     ds_err err;
-    FILE *f;
 
-    store(root, fox, strlen(fox), 3, sha, md5, &size);
+    store(st, fox, strlen(fox), 3, sha, md5, &size);
     ds_err_clear(&err);
-    f = ds_blob_open(root, sha, &err);
-    assert_non_null(f);
-    assert_int_equal(fread(back, 1, sizeof(back), f), strlen(fox));
-    fclose(f);
+    r = ds_blob_reader_new(st, sha, &err);
+    assert_non_null(r);
+    assert_int_equal(ds_blob_reader_size(r), strlen(fox));
+    assert_int_equal(ds_blob_read(r, back, sizeof(back), &err), strlen(fox));
+    assert_int_equal(ds_blob_read(r, back + 60, 4, &err), 0);
+    ds_blob_reader_free(r);
     assert_string_equal(back, fox);
+    assert_int_equal(ds_blob_exists(st, sha, &there, &err), 0);
+    assert_int_equal(there, 1);
 
-    assert_int_equal(ds_blob_remove(root, sha, &err), 0);
-    assert_null(ds_blob_open(root, sha, &err));
+    assert_int_equal(ds_blob_remove(st, sha, &err), 0);
+    assert_null(ds_blob_reader_new(st, sha, &err));
     assert_string_equal(err.reason, "blob_missing");
+    ds_err_clear(&err);
+    assert_int_equal(ds_blob_exists(st, sha, &there, &err), 0);
+    assert_int_equal(there, 0);
 
     /* Removing twice is fine: cleanup after a crash may repeat. */
-    ds_err_clear(&err);
-    assert_int_equal(ds_blob_remove(root, sha, &err), 0);
+    assert_int_equal(ds_blob_remove(st, sha, &err), 0);
     assert_string_equal(err.reason, "");
+}
+
+/* A chunked upload reads a blob by parts: from any offset, in any order,
+ * and a read stops at the blob's end. */
+static void a_reader_seeks_to_any_offset(void **state)
+{
+    ds_blob_store *st = STORE(*state);
+    char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1], back[16];
+    ds_blob_reader *r;
+    uint64_t size;
+    ds_err err;
+
+    store(st, fox, strlen(fox), 43, sha, md5, &size);
+    ds_err_clear(&err);
+    r = ds_blob_reader_new(st, sha, &err);
+    assert_non_null(r);
+
+    assert_int_equal(ds_blob_seek(r, 40, &err), 0);
+    assert_int_equal(ds_blob_read(r, back, sizeof(back), &err), 3);
+    assert_memory_equal(back, "dog", 3);
+    assert_int_equal(ds_blob_seek(r, 4, &err), 0);
+    assert_int_equal(ds_blob_read(r, back, 5, &err), 5);
+    assert_memory_equal(back, "quick", 5);
+    assert_int_equal(ds_blob_seek(r, strlen(fox), &err), 0);
+    assert_int_equal(ds_blob_read(r, back, sizeof(back), &err), 0);
+
+    assert_int_equal(ds_blob_seek(r, strlen(fox) + 1, &err), -1);
+    assert_string_equal(err.reason, "blob_io");
+    ds_blob_reader_free(r);
+}
+
+/* A blob cut short on disk after it was opened (damage, a full disk that
+ * lost a write) is an error, never a short body taken for the whole. */
+static void a_blob_shorter_than_its_size_fails_the_read(void **state)
+{
+    box *b = *state;
+    char sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1], path[4096];
+    char back[64];
+    ds_blob_reader *r;
+    uint64_t size;
+    ds_err err;
+
+    store(b->s, fox, strlen(fox), 43, sha, md5, &size);
+    ds_err_clear(&err);
+    r = ds_blob_reader_new(b->s, sha, &err);
+    assert_non_null(r);
+    assert_int_equal(ds_blob_fs_path(b->root, sha, path, sizeof(path)), 0);
+    assert_int_equal(truncate(path, 10), 0);
+
+    assert_int_equal(ds_blob_read(r, back, sizeof(back), &err), (size_t)-1);
+    assert_string_equal(err.reason, "blob_io");
+    assert_int_equal(err.klass, DS_CLASS_TRANSIENT);
+    ds_blob_reader_free(r);
+}
+
+/* The location names the backend: a path or file:// is the disk, any
+ * other scheme is refused at start, naming it. */
+static void the_location_names_the_backend(void **state)
+{
+    box *b = *state;
+    char url[128], sha[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
+    ds_blob_store *st;
+    uint64_t size;
+    int there = 0;
+    ds_err err;
+
+    snprintf(url, sizeof(url), "file://%s", b->root);
+    ds_err_clear(&err);
+    st = ds_blob_store_new(url, &err);
+    assert_non_null(st);
+    assert_string_equal(ds_blob_store_location(st), url);
+    store(b->s, fox, strlen(fox), 43, sha, md5, &size);
+    assert_int_equal(ds_blob_exists(st, sha, &there, &err), 0);
+    assert_int_equal(there, 1);
+    ds_blob_store_free(st);
+
+    assert_null(ds_blob_store_new("s3://bucket/blobs", &err));
+    assert_string_equal(err.reason, "bad_config");
+    assert_non_null(strstr(err.msg, "s3://bucket/blobs"));
+    ds_err_clear(&err);
+    assert_null(ds_blob_store_new("", &err));
+    assert_string_equal(err.reason, "bad_config");
+    ds_err_clear(&err);
+    assert_null(ds_blob_store_new("file://", &err));
+    assert_string_equal(err.reason, "bad_config");
+    ds_blob_store_free(NULL);
 }
 
 static void open_of_a_missing_blob_is_permanent_blob_missing(void **state)
@@ -277,7 +391,7 @@ static void open_of_a_missing_blob_is_permanent_blob_missing(void **state)
     ds_err err;
 
     ds_err_clear(&err);
-    assert_null(ds_blob_open(*state, fox_sha256, &err));
+    assert_null(ds_blob_reader_new(STORE(*state), fox_sha256, &err));
     assert_int_equal(err.klass, DS_CLASS_PERMANENT);
     assert_string_equal(err.reason, "blob_missing");
 }
@@ -289,37 +403,41 @@ static void blob_path_accepts_only_64_lower_case_hex(void **state)
     size_t i;
 
     (void)state;
-    assert_int_equal(ds_blob_path("/b", fox_sha256, path, sizeof(path)), 0);
+    assert_int_equal(ds_blob_fs_path("/b", fox_sha256, path, sizeof(path)), 0);
     assert_string_equal(path, "/b/d7/a8/d7a8fbb307d7809469ca9abcb0082e4f"
                               "8d5651e46d3cdb762d02d0bf37c9e592");
-    assert_int_equal(ds_blob_path("/b/", fox_sha256, path, sizeof(path)), 0);
+    assert_int_equal(ds_blob_fs_path("/b/", fox_sha256, path, sizeof(path)), 0);
     assert_string_equal(path, "/b/d7/a8/d7a8fbb307d7809469ca9abcb0082e4f"
                               "8d5651e46d3cdb762d02d0bf37c9e592");
 
     for (i = 0; i <= DS_SHA256_HEX_LEN; i++)
         upper[i] = (char)toupper((unsigned char)fox_sha256[i]);
-    assert_int_equal(ds_blob_path("/b", upper, path, sizeof(path)), -1);
-    assert_int_equal(ds_blob_path("/b", "d7a8", path, sizeof(path)), -1);
-    assert_int_equal(ds_blob_path("/b", "", path, sizeof(path)), -1);
-    assert_int_equal(ds_blob_path("/b", "../../../../etc/passwd", path,
+    assert_int_equal(ds_blob_fs_path("/b", upper, path, sizeof(path)), -1);
+    assert_int_equal(ds_blob_fs_path("/b", "d7a8", path, sizeof(path)), -1);
+    assert_int_equal(ds_blob_fs_path("/b", "", path, sizeof(path)), -1);
+    assert_int_equal(ds_blob_fs_path("/b", "../../../../etc/passwd", path,
                                   sizeof(path)), -1);
     snprintf(upper, sizeof(upper), "%.63sg", fox_sha256);
-    assert_int_equal(ds_blob_path("/b", upper, path, sizeof(path)), -1);
+    assert_int_equal(ds_blob_fs_path("/b", upper, path, sizeof(path)), -1);
     snprintf(path, sizeof(path), "%s0", fox_sha256);
-    assert_int_equal(ds_blob_path("/b", path, small, sizeof(small)), -1);
-    assert_int_equal(ds_blob_path("/b", fox_sha256, small, sizeof(small)),
+    assert_int_equal(ds_blob_fs_path("/b", path, small, sizeof(small)), -1);
+    assert_int_equal(ds_blob_fs_path("/b", fox_sha256, small, sizeof(small)),
                      -1);
 }
 
 static void a_bad_reference_is_refused_by_open_and_remove(void **state)
 {
+    int there;
     ds_err err;
 
     ds_err_clear(&err);
-    assert_null(ds_blob_open(*state, "../secret", &err));
+    assert_null(ds_blob_reader_new(STORE(*state), "../secret", &err));
     assert_string_equal(err.reason, "blob_bad_ref");
     ds_err_clear(&err);
-    assert_int_equal(ds_blob_remove(*state, "../secret", &err), -1);
+    assert_int_equal(ds_blob_remove(STORE(*state), "../secret", &err), -1);
+    assert_string_equal(err.reason, "blob_bad_ref");
+    ds_err_clear(&err);
+    assert_int_equal(ds_blob_exists(STORE(*state), "AB", &there, &err), -1);
     assert_string_equal(err.reason, "blob_bad_ref");
 }
 
@@ -342,7 +460,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             sweep_removes_only_stale_partial_blobs, setup_root,
             teardown_root),
-        cmocka_unit_test_setup_teardown(open_reads_back_and_remove_forgets,
+        cmocka_unit_test_setup_teardown(a_reader_reads_back_and_remove_forgets,
+                                        setup_root, teardown_root),
+        cmocka_unit_test_setup_teardown(a_reader_seeks_to_any_offset,
+                                        setup_root, teardown_root),
+        cmocka_unit_test_setup_teardown(
+            a_blob_shorter_than_its_size_fails_the_read, setup_root,
+            teardown_root),
+        cmocka_unit_test_setup_teardown(the_location_names_the_backend,
                                         setup_root, teardown_root),
         cmocka_unit_test_setup_teardown(
             open_of_a_missing_blob_is_permanent_blob_missing, setup_root,

@@ -119,8 +119,8 @@ static void a_crm_document_is_copied_byte_for_byte_into_a_blob(void **state)
     FX_ASSERT_JSON_STR(out, "documentId", "doc_1");
 
     /* The blob under its content name holds exactly the file's bytes. */
-    assert_int_equal(ds_blob_path(s->f.blob_dir, sha256, blob_path,
-                                  sizeof(blob_path)), 0);
+    assert_int_equal(ds_blob_fs_path(s->f.blob_dir, sha256, blob_path,
+                                     sizeof(blob_path)), 0);
     fx_file_digest(blob_path, blob_sha256, blob_md5, &blob_size);
     assert_string_equal(blob_sha256, sha256);
     assert_int_equal(blob_size, size);
