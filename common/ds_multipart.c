@@ -447,7 +447,9 @@ static size_t copy_file(ds_multipart *m, char *buf, size_t cap)
     got = ds_blob_read(m->blob, buf, want, m->err);
     if (got == (size_t)-1)
         return got;
-    /* The reader returns less only at its end: the blob lost its tail. */
+    /* ds_blob_read reports a blob cut short itself; a reader that gave
+     * less without saying so would make this loop spin or send a short
+     * body, so less is an error here whatever the reason. */
     if (got != want)
         return ds_err_set(m->err, "blob_io", "blob ended at %llu of %llu "
                           "bytes", (unsigned long long)(m->file_read + got),
