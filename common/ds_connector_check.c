@@ -63,7 +63,11 @@ static const char *const AUTH_TYPES[] = {
 static const char *const CLIENT_AUTH[] = {"basic", "body", NULL};
 static const char *const RESET_UNITS[] = {
     "auto", "seconds", "ms", "epoch_s", "epoch_ms", NULL};
-static const char *const UPLOAD_MODES[] = {"json_base64", NULL};
+static const char *const UPLOAD_MODES[] = {
+    "json_base64", "multipart", "chunked", NULL};
+static const char *const METADATA_SHAPES[] = {"fields", "json", NULL};
+static const char *const NAME_STYLES[] = {"rfc8187", "raw", NULL};
+static const char *const PART_METHODS[] = {"PUT", "POST", NULL};
 static const char *const ALGORITHMS[] = {"md5", "sha256", NULL};
 static const char *const ENCODINGS[] = {"hex", "base64", NULL};
 static const char *const TIERS[] = {"strong", "medium", "weak", NULL};
@@ -83,6 +87,11 @@ static const char *const V_UPLOAD[] = {
 static const char *const V_DOCUMENT[] = {
     "destinationDocumentId", "transactionId", "documentId", NULL};
 static const char *const V_ACCOUNTS[] = {"accountId", NULL};
+static const char *const V_SESSION[] = {
+    "sessionId", "transactionId", "documentId", "accountId", NULL};
+static const char *const V_PART[] = {
+    "sessionId", "partNumber", "transactionId", "documentId", "accountId",
+    NULL};
 
 static int check_auth(const char *label, const json_t *obj,
                       const char *path, ds_err *err);
@@ -127,17 +136,57 @@ static const spec SOURCE_KEYS[] = {
     {"fields", K_FIELDS, 0, NULL}, {NULL, 0, 0, NULL}};
 static const section SOURCE = {SOURCE_KEYS, check_source};
 
+/* Which endpoint an upload mode needs is checked with the modes, in
+ * check_destination: upload is not needed by a chunked-only destination. */
 static const spec DST_ENDPOINT_KEYS[] = {
-    {"upload", K_TPL, 1, V_UPLOAD}, {"search", K_TPL, 0, V_UPLOAD},
+    {"upload", K_TPL, 0, V_UPLOAD}, {"multipartUpload", K_TPL, 0, V_UPLOAD},
+    {"sessionStart", K_TPL, 0, V_UPLOAD}, {"sessionPart", K_TPL, 0, V_PART},
+    {"sessionComplete", K_TPL, 0, V_SESSION},
+    {"sessionStatus", K_TPL, 0, V_SESSION},
+    {"sessionAbort", K_TPL, 0, V_SESSION},
+    {"search", K_TPL, 0, V_UPLOAD},
     {"document", K_TPL, 1, V_DOCUMENT}, {"accounts", K_TPL, 0, V_ACCOUNTS},
     {NULL, 0, 0, NULL}};
 static const section DST_ENDPOINTS = {DST_ENDPOINT_KEYS, NULL};
 
+static int check_chunked(const char *label, const json_t *obj,
+                         const char *path, ds_err *err);
+static int check_upload(const char *label, const json_t *obj,
+                        const char *path, ds_err *err);
+
+static const spec JSON_MODE_KEYS[] = {
+    {"maxBytes", K_INT, 0, NULL}, {"contentField", K_STR, 0, NULL},
+    {NULL, 0, 0, NULL}};
+static const section JSON_MODE = {JSON_MODE_KEYS, NULL};
+
+static const spec MULTIPART_MODE_KEYS[] = {
+    {"maxBytes", K_INT, 0, NULL}, {"fileField", K_STR, 0, NULL},
+    {"metadata", K_STR, 0, METADATA_SHAPES},
+    {"metadataField", K_STR, 0, NULL},
+    {"fileNameStyle", K_STR, 0, NAME_STYLES}, {NULL, 0, 0, NULL}};
+static const section MULTIPART_MODE = {MULTIPART_MODE_KEYS, NULL};
+
+static const spec CHUNKED_MODE_KEYS[] = {
+    {"maxBytes", K_INT, 0, NULL}, {"minBytes", K_INT, 0, NULL},
+    {"partBytes", K_INT, 0, NULL}, {"sizeField", K_STR, 0, NULL},
+    {"sessionIdField", K_STR, 0, NULL}, {"partSizeField", K_STR, 0, NULL},
+    {"receivedPartsField", K_STR, 0, NULL},
+    {"partMethod", K_STR, 0, PART_METHODS}, {NULL, 0, 0, NULL}};
+static const section CHUNKED_MODE = {CHUNKED_MODE_KEYS, check_chunked};
+
+static const spec MODES_KEYS[] = {
+    {"json_base64", K_OBJ, 0, &JSON_MODE},
+    {"multipart", K_OBJ, 0, &MULTIPART_MODE},
+    {"chunked", K_OBJ, 0, &CHUNKED_MODE}, {NULL, 0, 0, NULL}};
+static const section MODES = {MODES_KEYS, NULL};
+
 static const spec UPLOAD_KEYS[] = {
-    {"mode", K_STR, 0, UPLOAD_MODES}, {"contentField", K_STR, 0, NULL},
-    {"maxBytes", K_INT, 0, NULL}, {"idField", K_STR, 0, NULL},
+    {"mode", K_STR, 0, UPLOAD_MODES}, {"modes", K_OBJ, 0, &MODES},
+    {"contentField", K_STR, 0, NULL},
+    {"maxBytes", K_INT, 0, NULL}, {"maxFileNameBytes", K_INT, 0, NULL},
+    {"idField", K_STR, 0, NULL},
     {"fields", K_FIELDS, 0, NULL}, {NULL, 0, 0, NULL}};
-static const section UPLOAD = {UPLOAD_KEYS, NULL};
+static const section UPLOAD = {UPLOAD_KEYS, check_upload};
 
 static int check_checksum(const char *label, const json_t *obj,
                           const char *path, ds_err *err);
@@ -167,13 +216,16 @@ static const spec ACCOUNTS_KEYS[] = {
     {"items", K_STR, 0, NULL}, {"id", K_STR, 0, NULL}, {NULL, 0, 0, NULL}};
 static const section ACCOUNTS = {ACCOUNTS_KEYS, NULL};
 
+static int check_destination(const char *label, const json_t *obj,
+                             const char *path, ds_err *err);
+
 static const spec DEST_KEYS[] = {
     {"baseUrl", K_STR, 1, NULL}, {"auth", K_OBJ, 1, &AUTH},
     {"headers", K_HEADERS, 0, NULL}, {"rateLimit", K_OBJ, 0, &RATE},
     {"endpoints", K_OBJ, 1, &DST_ENDPOINTS}, {"upload", K_OBJ, 0, &UPLOAD},
     {"document", K_OBJ, 0, &DOCUMENT}, {"search", K_OBJ, 0, &SEARCH},
     {"accounts", K_OBJ, 0, &ACCOUNTS}, {NULL, 0, 0, NULL}};
-static const section DEST = {DEST_KEYS, NULL};
+static const section DEST = {DEST_KEYS, check_destination};
 
 static const spec TX_KEYS[] = {
     {"source", K_STR, 0, TX_SOURCES}, {"cacheTtlS", K_INT, 0, NULL},
@@ -540,6 +592,94 @@ static int check_document(const char *label, const json_t *obj,
         if (!json_is_string(v))
             return failf(label, err, "bad_connector", sub,
                          "not a list of strings");
+    return 0;
+}
+
+/* A part size of 0 could never end a file; the smallest a part may be is
+ * one byte, and destinations name their own floor. */
+static int check_chunked(const char *label, const json_t *obj,
+                         const char *path, ds_err *err)
+{
+    const json_t *part = json_object_get(obj, "partBytes");
+    const json_t *min = json_object_get(obj, "minBytes");
+    const json_t *max = json_object_get(obj, "maxBytes");
+    char sub[256];
+
+    join(sub, sizeof(sub), path, "partBytes");
+    if (part != NULL && json_integer_value(part) < 1)
+        return failf(label, err, "bad_connector", sub, "at least 1");
+    join(sub, sizeof(sub), path, "minBytes");
+    if (min != NULL && max != NULL &&
+        json_integer_value(min) > json_integer_value(max))
+        return failf(label, err, "bad_connector", sub, "above maxBytes");
+    return 0;
+}
+
+/* The one-mode form (mode, contentField, maxBytes) and the modes object
+ * say the same thing two ways: one of them. */
+static int check_upload(const char *label, const json_t *obj,
+                        const char *path, ds_err *err)
+{
+    static const char *const one_mode[] = {"mode", "contentField",
+                                           "maxBytes", NULL};
+    const json_t *modes = json_object_get(obj, "modes");
+    char sub[256];
+
+    join(sub, sizeof(sub), path, "modes");
+    for (size_t i = 0; modes != NULL && one_mode[i] != NULL; i++) {
+        if (json_object_get(obj, one_mode[i]) == NULL)
+            continue;
+        join(sub, sizeof(sub), path, one_mode[i]);
+        return failf(label, err, "bad_connector", sub, "give it in "
+                     "upload.modes, not beside it");
+    }
+    if (modes != NULL && json_object_size(modes) == 0)
+        return failf(label, err, "bad_connector", sub, "names no mode");
+    return 0;
+}
+
+/* Whether destination.upload names mode m (the default upload is one
+ * json_base64 mode). */
+static int has_mode(const json_t *upload, const char *m)
+{
+    const json_t *modes = json_object_get(upload, "modes");
+    const char *one = json_string_value(json_object_get(upload, "mode"));
+
+    if (modes != NULL)
+        return json_object_get(modes, m) != NULL;
+    return strcmp(one != NULL ? one : "json_base64", m) == 0;
+}
+
+/* Each upload mode the destination offers needs its endpoints. */
+static int check_destination(const char *label, const json_t *obj,
+                             const char *path, ds_err *err)
+{
+    static const struct {
+        const char *mode;
+        const char *endpoint;
+    } needs[] = {
+        {"json_base64", "upload"}, {"chunked", "sessionStart"},
+        {"chunked", "sessionPart"}, {"chunked", "sessionComplete"},
+    };
+    const json_t *upload = json_object_get(obj, "upload");
+    const json_t *endpoints = json_object_get(obj, "endpoints");
+    char base[256], sub[256];
+
+    join(base, sizeof(base), path, "endpoints");
+    for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+        if (!has_mode(upload, needs[i].mode) ||
+            json_object_get(endpoints, needs[i].endpoint) != NULL)
+            continue;
+        join(sub, sizeof(sub), base, needs[i].endpoint);
+        return failf(label, err, "bad_connector", sub, "missing: the %s "
+                     "upload mode needs it", needs[i].mode);
+    }
+    join(sub, sizeof(sub), base, "upload");
+    if (has_mode(upload, "multipart") &&
+        json_object_get(endpoints, "upload") == NULL &&
+        json_object_get(endpoints, "multipartUpload") == NULL)
+        return failf(label, err, "bad_connector", sub, "missing (or "
+                     "multipartUpload): the multipart upload mode needs it");
     return 0;
 }
 

@@ -303,6 +303,7 @@ void ds_log_event_write(ds_log_level level, const ds_log_event *ev)
         line_num(&line, "attempt", ev->attempt);
         line_str(&line, "error", ev->error, LOG_ID_MAX);
         line_str(&line, "tier", ev->tier, LOG_ID_MAX);
+        line_str(&line, "uploadMode", ev->upload_mode, LOG_ID_MAX);
         line_str(&line, "msg", ev->message, LOG_MSG_MAX);
     }
     line_emit(&line);

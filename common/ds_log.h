@@ -26,12 +26,13 @@ typedef struct ds_log_event {
     const char *document_id;
     const char *transaction_id;
     const char *status;         /* "SUCCESS", "FAILED", "RETRY", "DUPLICATE",
-                                   "VERIFIED" */
+                                   "UPLOADED", "VERIFIED" */
     long duration_ms;
     int attempt;
     const char *error;          /* reason token */
     const char *message;        /* free text, escaped and capped */
     const char *tier;           /* verification tier of a verified copy */
+    const char *upload_mode;    /* how an uploaded copy was sent */
 } ds_log_event;
 
 /* Sets the stage name stamped on every line and the lowest level written.

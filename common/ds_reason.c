@@ -35,6 +35,10 @@ static const ds_reason table[] = {
     {"too_large", P, 0, 0,
      "the file is over every size limit the destination accepts",
      "raise the limit if the destination allows it, then replay"},
+    {"file_name_too_long", P, 0, 0,
+     "the file name is longer than the destination keeps "
+     "(destination.upload.maxFileNameBytes)",
+     "rename the document in the CRM, then replay with --to docsync.events"},
 
     /* The destination (transaction system). */
     {"upload_http_<status>", DS_CLASS_NONE, 0, 0,
@@ -48,6 +52,11 @@ static const ds_reason table[] = {
      "the destination is still serving an earlier try of this upload (409)",
      "none: retried, without spending attempts, until the earlier try "
      "ends or RETRY_BUDGET_MS runs out"},
+    {"upload_session_lost", T, 0, 0,
+     "the destination forgot two upload sessions in a row while docsync "
+     "sent their parts (sessions expiring faster than a file uploads)",
+     "none if it passes; else check the destination's session lifetime "
+     "against the part size and the link's speed"},
     {"upload_lease_lost", T, DS_REASON_WAIT, 0,
      "another uploader took the document over during the upload",
      "none: the other uploader finishes it"},

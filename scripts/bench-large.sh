@@ -10,23 +10,26 @@
 #   bare     the same bytes through the same sandbox with no Kafka or Redis:
 #            a plain GET of the CRM content to a file, then a POST of the
 #            body docsync sends (same route, headers and key), streamed.
-# Speeds are MiB of the file per second. The last line printed is one JSON
-# object:
+# Each mode runs on stages restarted with a connector that offers that mode
+# alone (connectors/sandbox-apikey.json changed), so that the uploader must
+# use it and each stage's VmHWM (its peak since it started) is the mode's
+# own. Speeds are MiB of the file per second. The last line printed is one
+# JSON object:
 #   {"modes": {"json_base64": {"docsync_mb_s": x, "bare_mb_s": y,
 #    "peak_rss_kib": {"ingest": n, "fetcher": n, "mapper": n,
-#                     "uploader": n, "verifier": n}}}}
-# A mode is one entry of MODES and one bare_<mode> function in the Python
-# part. VmHWM is the peak since a process started: a second mode must run
-# on restarted stages (scripts/stack.sh stop-stage, start-stage) for its
-# peaks to be its own. BENCH_TIMEOUT (1800 s) bounds the wait for each document. The stack
-# is stopped at the end; its logs stay in .run/logs.
+#                     "uploader": n, "verifier": n}},
+#              "multipart": {...}, "chunked": {...}}}
+# A mode is one entry of MODES, one entry of MODE_CONNECTOR and one
+# bare_<mode> function in the Python part. BENCH_MODES picks some
+# ("multipart chunked"). BENCH_TIMEOUT (1800 s) bounds the wait for each
+# document. The stack is stopped at the end; its logs stay in .run/logs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 SIZE_MB=${BENCH_SIZE_MB:-1024}
 TIMEOUT=${BENCH_TIMEOUT:-1800}
-MODES=(json_base64)
+read -r -a MODES <<< "${BENCH_MODES:-json_base64 multipart chunked}"
 BENCH_DIR=$ROOT/.run/bench
 FILE=$BENCH_DIR/random-${SIZE_MB}MiB.bin
 
@@ -75,6 +78,12 @@ REDIS = ["redis-cli", "-h", os.environ["REDIS_HOST"], "-p", os.environ["REDIS_PO
 SIZE = os.path.getsize(FILE)
 MIB = 1048576.0
 RAW_CHUNK = 3 * 1024 * 1024     # a multiple of 3: no padding mid-file
+SESSION_ENDPOINTS = {
+    "sessionStart": "/v1/transactions/{transactionId}/upload-sessions",
+    "sessionPart": "/v1/upload-sessions/{sessionId}/parts/{partNumber}",
+    "sessionComplete": "/v1/upload-sessions/{sessionId}/complete",
+    "sessionStatus": "/v1/upload-sessions/{sessionId}",
+}
 
 
 def secret(name):
@@ -96,6 +105,33 @@ def redis_state(doc_id):
     return out.strip()
 
 
+def mode_connector(mode):
+    """A connector offering this mode alone, written next to the file."""
+    with open("connectors/sandbox-apikey.json") as f:
+        c = json.load(f)
+    up = c["destination"]["upload"]
+    for key in ("mode", "contentField", "maxBytes", "modes"):
+        up.pop(key, None)
+    up["modes"] = {mode: {}}
+    if mode == "chunked":
+        c["destination"]["endpoints"].update(SESSION_ENDPOINTS)
+    path = os.path.join(WORK, f"connector-{mode}.json")
+    with open(path, "w") as f:
+        json.dump(c, f, indent=2)
+    return path
+
+
+def restart_stages(connector):
+    """Every stage afresh (so VmHWM is this mode's), on the connector."""
+    for stage in STAGES:
+        subprocess.run(["scripts/stack.sh", "stop-stage", stage], check=True,
+                       stdout=subprocess.DEVNULL)
+    for stage in STAGES:
+        subprocess.run(["scripts/stack.sh", "start-stage", stage, "1",
+                        "CONNECTOR_FILE=" + connector], check=True,
+                       stdout=subprocess.DEVNULL)
+
+
 def peak_rss():
     """VmHWM of each stage's process, in KiB: the peak of its resident set."""
     peaks = {}
@@ -107,6 +143,19 @@ def peak_rss():
                 if line.startswith("VmHWM:"):
                     peaks[stage] = int(line.split()[1])
     return peaks
+
+
+def uploaded_mode(doc_id):
+    """How the uploader sent the document, from its log line."""
+    logs = os.path.join(os.environ["DOCSYNC_RUN_DIR"], "logs")
+    for name in sorted(os.listdir(logs)):
+        if not name.startswith("uploader"):
+            continue
+        with open(os.path.join(logs, name), errors="replace") as f:
+            for line in f:
+                if doc_id in line and '"uploadMode"' in line:
+                    return json.loads(line).get("uploadMode")
+    return None
 
 
 def run_docsync(mode):
@@ -125,10 +174,14 @@ def run_docsync(mode):
     return doc_id, secs
 
 
+def connect(base):
+    url = urllib.parse.urlsplit(base)
+    return http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+
+
 def get_content(doc_id, dest):
     """The CRM content, streamed to a file, as the fetcher does."""
-    url = urllib.parse.urlsplit(os.environ["CRM_BASE_URL"])
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+    conn = connect(os.environ["CRM_BASE_URL"])
     conn.request("GET", f"/api/v1/documents/{doc_id}/content",
                  headers={os.environ["CRM_API_KEY_HEADER"]: secret("CRM_API_KEY_FILE")})
     resp = conn.getresponse()
@@ -140,31 +193,28 @@ def get_content(doc_id, dest):
     conn.close()
 
 
-def json_base64_body(doc_id, path):
-    """Length and chunks of the body the uploader sends for this mode."""
-    fields = {"fileName": os.path.basename(FILE),
-              "mimeType": "application/octet-stream",
-              "notes": "Uploaded from CRM document " + doc_id,
-              "documentDate": time.strftime(os.environ["DEST_DATE_FORMAT"]),
-              "sourceDocumentId": doc_id}
-    prefix = (json.dumps(fields, separators=(",", ":"))[:-1] + ',"content":"').encode()
-    suffix = b'"}'
-
-    def chunks():
-        yield prefix
-        with open(path, "rb") as f:
-            while raw := f.read(RAW_CHUNK):
-                yield base64.b64encode(raw)
-        yield suffix
-    return len(prefix) + (SIZE + 2) // 3 * 4 + len(suffix), chunks()
+def upload_fields(doc_id):
+    return {"fileName": os.path.basename(FILE),
+            "mimeType": "application/octet-stream",
+            "notes": "Uploaded from CRM document " + doc_id,
+            "documentDate": time.strftime(os.environ["DEST_DATE_FORMAT"]),
+            "sourceDocumentId": doc_id}
 
 
-def bare_json_base64(doc_id, path):
-    length, chunks = json_base64_body(doc_id, path)
-    url = urllib.parse.urlsplit(os.environ["DEST_BASE_URL"])
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
-    conn.putrequest("POST", f"/v1/transactions/{TXN}/documents")
-    conn.putheader("Content-Type", "application/json")
+def file_chunks(path, offset=0, length=None, encode=False):
+    left = SIZE - offset if length is None else length
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while left > 0 and (raw := f.read(min(RAW_CHUNK, left))):
+            left -= len(raw)
+            yield base64.b64encode(raw) if encode else raw
+
+
+def post(conn, path, content_type, length, chunks, doc_id, want=(200, 201)):
+    """Sends one streamed request on conn; returns the JSON answer."""
+    conn.putrequest("POST" if not path.startswith("PUT ") else "PUT",
+                    path.removeprefix("PUT "))
+    conn.putheader("Content-Type", content_type)
     conn.putheader("Content-Length", str(length))
     conn.putheader("Idempotency-Key", f"bench-bare-{doc_id}-{time.time_ns()}")
     conn.putheader(os.environ["DEST_API_KEY_HEADER"], secret("DEST_API_KEY_FILE"))
@@ -173,9 +223,62 @@ def bare_json_base64(doc_id, path):
         conn.send(chunk)
     resp = conn.getresponse()
     body = resp.read()
+    if resp.status not in want:
+        sys.exit(f"bench: bare {path} answered {resp.status}: {body[:200]!r}")
+    return json.loads(body or b"{}")
+
+
+def bare_json_base64(doc_id, path):
+    fields = upload_fields(doc_id)
+    prefix = (json.dumps(fields, separators=(",", ":"))[:-1] + ',"content":"').encode()
+    suffix = b'"}'
+
+    def chunks():
+        yield prefix
+        yield from file_chunks(path, encode=True)
+        yield suffix
+    conn = connect(os.environ["DEST_BASE_URL"])
+    post(conn, f"/v1/transactions/{TXN}/documents", "application/json",
+         len(prefix) + (SIZE + 2) // 3 * 4 + len(suffix), chunks(), doc_id)
     conn.close()
-    if resp.status != 201:
-        sys.exit(f"bench: bare POST answered {resp.status}: {body[:200]!r}")
+
+
+def bare_multipart(doc_id, path):
+    boundary = "bench" + os.urandom(16).hex()
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'
+        f"{v}\r\n".encode() for k, v in upload_fields(doc_id).items())
+    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+             f'filename="{os.path.basename(FILE)}"\r\n'
+             "Content-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def chunks():
+        yield head
+        yield from file_chunks(path)
+        yield tail
+    conn = connect(os.environ["DEST_BASE_URL"])
+    post(conn, f"/v1/transactions/{TXN}/documents",
+         f"multipart/form-data; boundary={boundary}",
+         len(head) + SIZE + len(tail), chunks(), doc_id)
+    conn.close()
+
+
+def bare_chunked(doc_id, path):
+    conn = connect(os.environ["DEST_BASE_URL"])
+    start = dict(upload_fields(doc_id), size=SIZE)
+    body = json.dumps(start).encode()
+    session = post(conn, f"/v1/transactions/{TXN}/upload-sessions",
+                   "application/json", len(body), [body], doc_id)
+    sid, part = session["sessionId"], session["partSize"]
+    for n in range(session["totalParts"]):
+        length = min(part, SIZE - n * part)
+        post(conn, f"PUT /v1/upload-sessions/{sid}/parts/{n + 1}",
+             "application/octet-stream", length,
+             file_chunks(path, n * part, length), doc_id)
+    post(conn, f"/v1/upload-sessions/{sid}/complete", "application/json", 2,
+         [b"{}"], doc_id)
+    conn.close()
 
 
 def run_bare(mode, doc_id):
@@ -192,8 +295,12 @@ def run_bare(mode, doc_id):
 def main():
     out = {}
     for mode in MODES:
+        restart_stages(mode_connector(mode))
         doc_id, docsync_s = run_docsync(mode)
         rss = peak_rss()
+        used = uploaded_mode(doc_id)
+        if used != mode:
+            sys.exit(f"bench: {mode}: the uploader used {used!r}")
         bare_s = run_bare(mode, doc_id)
         out[mode] = {"docsync_mb_s": round(SIZE / MIB / docsync_s, 1),
                      "bare_mb_s": round(SIZE / MIB / bare_s, 1),
