@@ -382,7 +382,10 @@ int ds_chunked_upload(const ds_chunked_job *job, ds_http_resp *resp,
     if (kept && resync(job, &s, err) < 0) {
         if (!session_gone(err))
             return -1;
+        ds_log_msg(DS_LOG_WARN, "document %s: upload session %s is gone "
+                   "(%s): starting a new one", job->doc_id, s.id, err->msg);
         ds_err_clear(err);
+        forget(job);
         kept = 0;
     }
     for (;;) {

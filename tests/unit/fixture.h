@@ -591,11 +591,12 @@ static inline char *fx_doc_field(const fx *f, const char *doc_id,
 /* Asserts that a handler succeeded, printing its error when it did not. */
 #define FX_ASSERT_OK(rc_, err_)                                          \
     do {                                                                 \
-        if ((rc_) != 0)                                                  \
+        int fx_rc_ = (rc_); /* once: rc_ may be the call itself */      \
+        if (fx_rc_ != 0)                                                 \
             print_message("handler failed: %s %s: %s\n",                 \
                           ds_class_name((err_)->klass), (err_)->reason,  \
                           (err_)->msg);                                  \
-        assert_int_equal((rc_), 0);                                      \
+        assert_int_equal(fx_rc_, 0);                                     \
         assert_string_equal((err_)->reason, "");                         \
     } while (0)
 
