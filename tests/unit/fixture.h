@@ -579,10 +579,11 @@ static inline char *fx_doc_field(const fx *f, const char *doc_id,
  * handler's message, from the test's own line. */
 #define FX_ASSERT_FAILED(rc_, err_, class_, reason_)                     \
     do {                                                                 \
-        print_message("handler: rc %d, %s %s: %s\n", (rc_),              \
+        int fx_rc_ = (rc_);                                              \
+        print_message("handler: rc %d, %s %s: %s\n", fx_rc_,             \
                       ds_class_name((err_)->klass), (err_)->reason,      \
                       (err_)->msg);                                      \
-        assert_int_equal((rc_), -1);                                     \
+        assert_int_equal(fx_rc_, -1);                                    \
         assert_string_equal(ds_class_name((err_)->klass),                \
                             ds_class_name(class_));                      \
         assert_string_equal((err_)->reason, (reason_));                  \
