@@ -12,16 +12,18 @@
 #define SHOWN 80
 #define SHOWN_ROOM 160
 
-/* The first SHOWN bytes of the name as a message shows them: printable
- * characters as they are, quotes and backslashes escaped, control
- * characters as \u00XX and bytes that are not UTF-8 as \xXX, so that the
- * message is valid UTF-8 without control bytes whatever the name held. */
-static void show(const char *name, size_t len, char *out, size_t cap)
+/* At most SHOWN bytes of the name are shown, as fits in cap. */
+void ds_file_name_show(const char *name, size_t len, char *out, size_t cap)
 {
     const unsigned char *p = (const unsigned char *)name;
     size_t i = 0, w = 0, n = len < SHOWN ? len : SHOWN;
 
     /* Room for the longest piece (6) and the "..." after it. */
+    if (cap < 11) {
+        if (cap > 0)
+            out[0] = '\0';
+        return;
+    }
     while (i < n && w + 6 + 4 < cap) {
         size_t seq = ds_utf8_seq_len(p + i, n - i);
 
@@ -53,7 +55,7 @@ static int refuse(const char *name, size_t len, const char *why,
 {
     char shown[SHOWN_ROOM + 1], where[32] = "";
 
-    show(name, len, shown, sizeof(shown));
+    ds_file_name_show(name, len, shown, sizeof(shown));
     if (at >= 0)
         snprintf(where, sizeof(where), " (byte %lld)", at);
     return ds_err_set(err, "bad_file_name", "fileName \"%s\" %s%s%s",

@@ -31,6 +31,13 @@
  * the fault, its byte offset and the name, escaped and cut short. */
 int ds_file_name_check(const char *name, size_t len, ds_err *err);
 
+/* Writes into out (cap bytes, NUL-terminated) the first 80 bytes of name
+ * as an error message shows it: printable characters as they are, quotes
+ * and backslashes escaped, control characters as \u00XX, bytes that are
+ * not UTF-8 as \xXX, and "..." when it is cut short. The text is valid
+ * UTF-8 without control bytes whatever the name held. */
+void ds_file_name_show(const char *name, size_t len, char *out, size_t cap);
+
 /* ds_file_name_check for a JSON value: a string is checked with its whole
  * length; NULL (missing), null or any other type fails as "bad_file_name"
  * too. */
