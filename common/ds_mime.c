@@ -18,7 +18,7 @@
 #define ODF "application/vnd.oasis.opendocument."
 #define MSWORD "application/msword"
 
-/* ---- Types by their first bytes ---------------------------------------- */
+/* ---- Types by their first bytes ------------------------------------------ */
 
 /* A signature: bytes at an offset, and optionally a second part. */
 typedef struct magic {
@@ -73,7 +73,7 @@ static const char *const ZIP_MIMETYPES[] = {
     "application/epub+zip", NULL,
 };
 
-/* ---- Types by extension ------------------------------------------------- */
+/* ---- Types by extension -------------------------------------------------- */
 
 static const struct ext_type {
     const char *ext;
@@ -124,7 +124,7 @@ static const struct ext_type {
     {"zip", ZIP},
 };
 
-/* ---- Which declared types mean the same as a detected one --------------- */
+/* ---- Which declared types mean the same as a detected one ---------------- */
 
 /* Declared types that carry no information about the content. */
 static const char *const GENERIC[] = {
@@ -230,7 +230,7 @@ static const struct family {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ---- Matching ----------------------------------------------------------- */
+/* ---- Matching ------------------------------------------------------------ */
 
 /* Nonzero when text (an essence, lower case) matches the pattern. */
 static int match(const char *pattern, const char *text)
@@ -344,7 +344,7 @@ static const char *refine(const char *detected, const char *file_name)
     return ext != NULL && related(ext, detected, 0) ? ext : detected;
 }
 
-/* ---- Sniffing ----------------------------------------------------------- */
+/* ---- Sniffing ------------------------------------------------------------ */
 
 static unsigned le16(const unsigned char *p)
 {
@@ -387,7 +387,8 @@ static const char *brand_type(const unsigned char *b, int specific)
     size_t i;
 
     for (i = 0; i < COUNT(BRANDS); i++)
-        if (BRANDS[i].specific == specific && memcmp(b, BRANDS[i].brand, 4) == 0)
+        if (BRANDS[i].specific == specific &&
+            memcmp(b, BRANDS[i].brand, 4) == 0)
             return BRANDS[i].type;
     return NULL;
 }
@@ -585,7 +586,7 @@ const char *ds_mime_from_extension(const char *file_name)
     return NULL;
 }
 
-/* ---- Declared against detected ------------------------------------------ */
+/* ---- Declared against detected ------------------------------------------- */
 
 int ds_mime_is_generic(const char *declared)
 {

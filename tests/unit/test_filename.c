@@ -156,7 +156,7 @@ static void json_values_that_are_no_name_are_refused(void **state)
     json_decref(nul);
 }
 
-/* ---- ds_utf8 --------------------------------------------------------------- */
+/* ---- ds_utf8 ------------------------------------------------------------- */
 
 static void utf8_sequences_are_well_formed_or_not(void **state)
 {

@@ -84,7 +84,7 @@ static void the_samples_are_known_by_their_first_bytes(void **state)
     }
 }
 
-/* ---- Heads made here ------------------------------------------------------ */
+/* ---- Heads made here ----------------------------------------------------- */
 
 typedef struct head {
     unsigned char b[1024];
@@ -337,7 +337,7 @@ static void nothing_is_detected_in_nothing(void **state)
     assert_null(ds_mime_sniff("\x00\x01\x02\x03\xfe\xff", 6, "a.pdf"));
 }
 
-/* ---- Extensions ----------------------------------------------------------- */
+/* ---- Extensions ---------------------------------------------------------- */
 
 static void extensions_name_the_same_types_in_any_case(void **state)
 {
@@ -383,7 +383,7 @@ static void extensions_name_the_same_types_in_any_case(void **state)
                     ds_mime_from_extension(cases[i].name), cases[i].type);
 }
 
-/* ---- Declared against detected -------------------------------------------- */
+/* ---- Declared against detected ------------------------------------------- */
 
 static void generic_and_malformed_types_say_nothing(void **state)
 {
@@ -470,7 +470,7 @@ static void a_declared_type_agrees_unless_the_bytes_say_otherwise(
     }
 }
 
-/* ---- The choice ------------------------------------------------------------ */
+/* ---- The choice ---------------------------------------------------------- */
 
 static void the_type_comes_from_the_crm_the_content_the_name_or_default(
     void **state)

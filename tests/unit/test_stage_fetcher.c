@@ -374,7 +374,7 @@ static void a_bad_connector_file_stops_the_fetcher_naming_the_field(
     assert_true(found);
 }
 
-/* ---- MIME types ------------------------------------------------------------ */
+/* ---- MIME types ---------------------------------------------------------- */
 
 /* Adds the file at path to the sandbox's CRM as document doc_id of acc_1,
  * without a webhook, named file_name with type mime_type (NULL: the
@@ -629,7 +629,7 @@ static void an_empty_file_keeps_the_crm_type_or_the_extensions(
     json_decref(out);
 }
 
-/* ---- File names ------------------------------------------------------------ */
+/* ---- File names ---------------------------------------------------------- */
 
 /* Names of every script and shape reach docsync.fetched byte for byte. */
 static void names_of_every_script_pass_byte_for_byte(void **state)
