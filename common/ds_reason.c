@@ -16,6 +16,11 @@ static const ds_reason table[] = {
     {"source_size_mismatch", T, 0, 0,
      "the CRM sent fewer or more bytes than its metadata announced",
      "check the CRM's content endpoint; replay once it serves whole files"},
+    {"bad_file_name", P, 0, 0,
+     "the document's file name cannot be passed on as it is: empty, not "
+     "UTF-8, a control character, or a path (a \"/\", \"..\")",
+     "rename the document in the CRM (the message says what is wrong and "
+     "where), then replay"},
     {"unmapped_account", P, 0, 0,
      "no transaction is mapped to the document's accountId",
      "add the account to the mapping, then replay"},

@@ -10,7 +10,17 @@
  * missing is a permanent failure (bad_response). The CRM's accountId and
  * fileName win over the event's: a thin event carries neither. A document
  * the CRM no longer has is a permanent failure (source_not_found).
+ *
+ * The file name is passed on byte for byte; one that cannot be (empty, not
+ * UTF-8, a control character, a path: ds_filename.h) fails permanently as
+ * bad_file_name before any byte is copied. The first bytes of the content
+ * are kept on the way into the blob and tell its type (ds_mime.h): a CRM
+ * type that is missing or generic is replaced, one the bytes contradict
+ * is overruled with a warning, and the record says where its mimeType
+ * came from. No document fails for its type.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +32,13 @@
 #include "ds_config.h"
 #include "ds_connector.h"
 #include "ds_fields.h"
+#include "ds_filename.h"
 #include "ds_log.h"
 #include "ds_loop.h"
+#include "ds_mime.h"
 #include "ds_runtime.h"
 #include "ds_state.h"
+#include "ds_utf8.h"
 
 typedef struct fetcher {
     ds_connector *connector;
@@ -33,6 +46,20 @@ typedef struct fetcher {
     ds_blob_store *blobs;
     ds_redis *redis;
 } fetcher;
+
+/* The copy of one document's content: the blob writer and the error its
+ * sink reports into while the content streams, then the hashes and size,
+ * and the first bytes, kept on the way for ds_mime_sniff so that the file
+ * is read once. */
+typedef struct content {
+    ds_blob_writer *w;
+    ds_err *err;
+    char sha256[DS_SHA256_HEX_LEN + 1];
+    char md5[DS_MD5_HEX_LEN + 1];
+    uint64_t size;
+    unsigned char head[DS_MIME_HEAD_MAX];
+    size_t head_len;
+} content;
 
 static const ds_program PROGRAM = {
     "docsync-fetcher", "fetcher",
@@ -57,23 +84,12 @@ static void classify_crm_error(ds_err *err)
                      "the CRM has no such document (404)");
 }
 
-/* The CRM's metadata of the document, turned into docsync's fields by
- * the connector's rules (as the CRM sent it when there are none). */
-static json_t *get_metadata(fetcher *f, const char *doc_id, ds_err *err)
+/* The connector's rules applied to meta (taken), or meta itself when
+ * there are none. */
+static json_t *apply_rules(const json_t *rules, json_t *meta, ds_err *err)
 {
-    const ds_tpl_var vars[] = {{"documentId", doc_id}, {NULL, NULL}};
-    const json_t *rules = ds_connector_get(f->connector, "source.fields");
-    char path[1024];
-    json_t *meta, *mapped;
+    json_t *mapped;
 
-    if (ds_connector_path(f->connector, DS_SIDE_SOURCE, "metadata", vars,
-                          path, sizeof(path), err) < 0)
-        return NULL;
-    meta = ds_api_get_json(&f->crm, path, err);
-    if (meta == NULL) {
-        classify_crm_error(err);
-        return NULL;
-    }
     if (rules == NULL)
         return meta;
     mapped = ds_fields_apply(rules, meta, "bad_response", err);
@@ -81,44 +97,145 @@ static json_t *get_metadata(fetcher *f, const char *doc_id, ds_err *err)
     return mapped;
 }
 
-static int to_blob(const char *buf, size_t n, void *ud)
+/* The fileName of the CRM's answer read again with each byte that is not
+ * UTF-8 repaired as mode says and \u0000 allowed, or NULL when even so it
+ * is no JSON object or names no file. The caller decrefs. */
+static json_t *repaired_name(const json_t *rules, const ds_http_resp *resp,
+                             ds_utf8_repair_mode mode)
 {
-    void **args = ud;
+    size_t len = 0;
+    char *text = ds_utf8_json_repair(resp->body ? resp->body : "",
+                                     resp->body_len, mode, &len);
+    json_t *meta = text ? json_loadb(text, len, JSON_ALLOW_NUL, NULL) : NULL;
+    json_t *name;
+    ds_err ignored;
 
-    return ds_blob_write(args[0], buf, n, args[1]);
+    free(text);
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        return NULL;
+    }
+    ds_err_clear(&ignored);
+    meta = apply_rules(rules, meta, &ignored);
+    name = json_incref(json_object_get(meta, "fileName"));
+    json_decref(meta);
+    return name;
 }
 
-/* Streams the content into a new blob. Returns 0 with the hashes. */
-static int get_content(fetcher *f, const char *doc_id, char *sha256,
-                       char *md5, uint64_t *size, ds_err *err)
+/* Fails for a CRM answer that jansson refused. It refuses bytes that are
+ * not UTF-8 and \u0000, and when they are in the file name the document
+ * is to blame, not the API: bad_file_name. The answer is read twice more,
+ * such bytes taken as Latin-1 and as U+FFFD; the two names differ exactly
+ * when the name held some. Anything else is bad_response. */
+static int refused_metadata(const json_t *rules, const ds_http_resp *resp,
+                            const char *path, ds_err *err)
+{
+    json_t *latin1 = repaired_name(rules, resp, DS_UTF8_AS_LATIN1);
+    json_t *marked = repaired_name(rules, resp, DS_UTF8_AS_REPLACEMENT);
+    char shown[200];
+
+    if (latin1 != NULL && marked != NULL && !json_equal(latin1, marked)) {
+        ds_file_name_show(json_string_value(latin1),
+                          json_string_length(latin1), shown, sizeof(shown));
+        ds_err_set(err, "bad_file_name", "fileName is not valid UTF-8 (its "
+                   "bytes read as Latin-1: \"%s\")", shown);
+    } else if (latin1 == NULL || ds_file_name_check_json(latin1, err) == 0) {
+        ds_err_set(err, "bad_response", "%s did not answer a JSON object "
+                   "in UTF-8", path);
+    }
+    json_decref(latin1);
+    json_decref(marked);
+    return -1;
+}
+
+/* The CRM's metadata of the document, turned into docsync's fields by
+ * the connector's rules (as the CRM sent it when there are none). */
+static json_t *get_metadata(fetcher *f, const char *doc_id, ds_err *err)
 {
     const ds_tpl_var vars[] = {{"documentId", doc_id}, {NULL, NULL}};
+    const json_t *rules = ds_connector_get(f->connector, "source.fields");
+    const char *headers[] = {"Accept: application/json", NULL};
     ds_http_resp resp = {0};
     ds_http_req req = {0};
-    ds_blob_writer *w;
-    void *sink_args[2];
     char path[1024];
-    int rc = -1;
+    json_t *meta = NULL;
 
-    if (ds_connector_path(f->connector, DS_SIDE_SOURCE, "content", vars,
+    if (ds_connector_path(f->connector, DS_SIDE_SOURCE, "metadata", vars,
                           path, sizeof(path), err) < 0)
-        return -1;
-    w = ds_blob_writer_new(f->blobs, err);
-    if (w == NULL)
-        return -1;
-    /* The sink reports its own failures into err: the first error wins. */
-    sink_args[0] = w;
-    sink_args[1] = err;
-    req.sink = to_blob;
-    req.sink_ud = sink_args;
+        return NULL;
+    req.headers = headers;
     if (ds_api_do(&f->crm, "GET", path, &req, &resp, err) < 0) {
         classify_crm_error(err);
         goto out;
     }
-    rc = ds_blob_commit(w, sha256, md5, size, err);
+    meta = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+    if (json_is_object(meta)) {
+        meta = apply_rules(rules, meta, err);
+    } else {
+        json_decref(meta);
+        meta = NULL;
+        refused_metadata(rules, &resp, path, err);
+    }
 out:
     ds_http_resp_clear(&resp);
-    ds_blob_writer_free(w);
+    return meta;
+}
+
+/* The document's name: the CRM's, else the event's. One that cannot be
+ * passed on as it is fails before any byte is copied. */
+static int check_name(const ds_msg *in, const json_t *meta, ds_err *err)
+{
+    const json_t *name = json_object_get(meta, "fileName");
+
+    if (name == NULL || json_is_null(name))
+        name = json_object_get(in->value, "fileName");
+    return ds_file_name_check_json(name, err);
+}
+
+/* The content sink: keeps the first bytes, then writes to the blob. */
+static int to_blob(const char *buf, size_t n, void *ud)
+{
+    content *c = ud;
+    size_t keep = sizeof(c->head) - c->head_len;
+
+    if (keep > n)
+        keep = n;
+    memcpy(c->head + c->head_len, buf, keep);
+    c->head_len += keep;
+    return ds_blob_write(c->w, buf, n, c->err);
+}
+
+/* Streams the content into a new blob. Returns 0 with c's hashes, size
+ * and first bytes. */
+static int get_content(fetcher *f, const char *doc_id, content *c,
+                       ds_err *err)
+{
+    const ds_tpl_var vars[] = {{"documentId", doc_id}, {NULL, NULL}};
+    ds_http_resp resp = {0};
+    ds_http_req req = {0};
+    char path[1024];
+    int rc = -1;
+
+    memset(c, 0, sizeof(*c));
+    if (ds_connector_path(f->connector, DS_SIDE_SOURCE, "content", vars,
+                          path, sizeof(path), err) < 0)
+        return -1;
+    c->w = ds_blob_writer_new(f->blobs, err);
+    if (c->w == NULL)
+        return -1;
+    /* The sink reports its own failures into err: the first error wins. */
+    c->err = err;
+    req.sink = to_blob;
+    req.sink_ud = c;
+    if (ds_api_do(&f->crm, "GET", path, &req, &resp, err) < 0) {
+        classify_crm_error(err);
+        goto out;
+    }
+    rc = ds_blob_commit(c->w, c->sha256, c->md5, &c->size, err);
+out:
+    ds_http_resp_clear(&resp);
+    ds_blob_writer_free(c->w);
+    c->w = NULL;
     return rc;
 }
 
@@ -151,8 +268,7 @@ static void take_account(json_t *out, json_t *meta)
 /* The event with the mapped metadata and the copy's blob. The event's
  * documentId stays the key; size is the size of the copy. */
 static json_t *fetched_message(const ds_msg *in, json_t *meta,
-                               const char *sha256, const char *md5,
-                               uint64_t size)
+                               const content *c)
 {
     json_t *out = json_deep_copy(in->value);
     const char *key;
@@ -166,26 +282,114 @@ static json_t *fetched_message(const ds_msg *in, json_t *meta,
             json_object_set(out, key, v);
     }
     take_account(out, meta);
-    json_object_set_new(out, "blob", json_string(sha256));
-    json_object_set_new(out, "sha256", json_string(sha256));
-    json_object_set_new(out, "md5", json_string(md5));
-    json_object_set_new(out, "size", json_integer((json_int_t)size));
+    json_object_set_new(out, "blob", json_string(c->sha256));
+    json_object_set_new(out, "sha256", json_string(c->sha256));
+    json_object_set_new(out, "md5", json_string(c->md5));
+    json_object_set_new(out, "size", json_integer((json_int_t)c->size));
     return out;
+}
+
+/* Logs a warning about the document's metadata that does not stop it. */
+static void warn(const json_t *out, const char *text)
+{
+    ds_log_event ev = {0};
+
+    ev.document_id = json_string_value(json_object_get(out, "documentId"));
+    ev.status = "SUCCESS";
+    ev.duration_ms = -1;
+    ev.attempt = -1;
+    ev.message = text;
+    ds_log_event_write(DS_LOG_WARN, &ev);
+}
+
+/* Sets out's mimeType and mimeTypeSource from the CRM's type, the first
+ * bytes and the name (ds_mime_choose), with detectedMimeType when the
+ * bytes show a type and declaredMimeType when the CRM's is not used. A
+ * type the bytes contradict is logged, naming both. */
+static void set_mime_type(json_t *out, const content *c)
+{
+    const char *declared = json_string_value(json_object_get(out,
+                                                             "mimeType"));
+    const char *name = json_string_value(json_object_get(out, "fileName"));
+    const char *detected = ds_mime_sniff(c->head, c->head_len, name);
+    ds_mime_choice choice;
+    char text[320];
+
+    ds_mime_choose(declared, detected, name, &choice);
+    if (choice.contradicted) {
+        snprintf(text, sizeof(text), "the CRM declares the type %.100s but "
+                 "the content is %s: %s is used", declared, detected,
+                 choice.type);
+        warn(out, text);
+    }
+    json_object_del(out, "declaredMimeType");
+    json_object_del(out, "detectedMimeType");
+    if (choice.declared_unused)
+        json_object_set_new(out, "declaredMimeType", json_string(declared));
+    if (detected != NULL)
+        json_object_set_new(out, "detectedMimeType", json_string(detected));
+    /* The copy is made before the old value, which choice.type may be,
+     * is released. */
+    json_object_set_new(out, "mimeType", json_string(choice.type));
+    json_object_set_new(out, "mimeTypeSource",
+                        json_string(ds_mime_source_name(choice.source)));
+}
+
+/* The size the CRM announces: a JSON integer (up to 2^63 - 1), a number
+ * without a fraction up to 2^53 (past that a double is not exact), or a
+ * string of digits, as some CRMs send it. Returns 1 with *size, 0 when
+ * there is none, -1 when it is not a byte count. */
+static int announced_size(const json_t *v, uint64_t *size)
+{
+    const char *text = json_string_value(v);
+    unsigned long long n;
+    char *end;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) < 0)
+            return -1;
+        *size = (uint64_t)json_integer_value(v);
+        return 1;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+
+        if (!(d >= 0 && d <= 9007199254740992.0) ||
+            d != (double)(uint64_t)d)
+            return -1;
+        *size = (uint64_t)d;
+        return 1;
+    }
+    if (text == NULL || !isdigit((unsigned char)text[0]))
+        return -1;
+    errno = 0;
+    n = strtoull(text, &end, 10);
+    if (*end != '\0' || errno != 0)
+        return -1;
+    *size = n;
+    return 1;
 }
 
 /* A copy shorter or longer than the CRM says is never passed on: a short
  * or empty copy must not be uploaded and then verified against itself.
- * Transient, as the CRM may still be writing the file. */
-static int size_mismatch(const json_t *meta, uint64_t got, ds_err *err)
+ * Transient, as the CRM may still be writing the file. A size that is no
+ * byte count cannot be compared: a warning, not a failure. */
+static int size_mismatch(const json_t *meta, uint64_t got, const json_t *out,
+                         ds_err *err)
 {
-    const json_t *want = json_object_get(meta, "size");
+    uint64_t want = 0;
+    int given = announced_size(json_object_get(meta, "size"), &want);
 
-    if (!json_is_integer(want) ||
-        (uint64_t)json_integer_value(want) == got)
+    if (given < 0)
+        warn(out, "the CRM's size is not a byte count: the copy's size "
+             "is not compared with it");
+    if (given <= 0 || want == got)
         return 0;
     ds_err_set(err, "source_size_mismatch",
-               "the CRM announced %lld bytes but sent %llu",
-               (long long)json_integer_value(want), (unsigned long long)got);
+               "the CRM announced %llu bytes but sent %llu",
+               (unsigned long long)want, (unsigned long long)got);
     return 1;
 }
 
@@ -194,9 +398,9 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     fetcher *f = ctx;
     const char *doc_id = json_string_value(
         json_object_get(in->value, "documentId"));
-    char sha256[DS_SHA256_HEX_LEN + 1], md5[DS_MD5_HEX_LEN + 1];
-    uint64_t size = 0;
+    content c;
     json_t *meta;
+    int rc = -1;
 
     if (!ds_doc_id_valid(doc_id))
         return ds_err_set(err, "bad_message",
@@ -204,28 +408,31 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     meta = get_metadata(f, doc_id, err);
     if (meta == NULL)
         return -1;
-    if (get_content(f, doc_id, sha256, md5, &size, err) < 0 ||
-        ds_blobref_hold(f->redis, f->blobs, sha256, doc_id,
-                        ds_runtime_owner(), err) < 0) {
-        json_decref(meta);
-        return -1;
-    }
-    if (size_mismatch(meta, size, err)) {
+    if (check_name(in, meta, err) < 0 ||
+        get_content(f, doc_id, &c, err) < 0 ||
+        ds_blobref_hold(f->redis, f->blobs, c.sha256, doc_id,
+                        ds_runtime_owner(), err) < 0)
+        goto out;
+    if (size_mismatch(meta, c.size, in->value, err)) {
         int removed;
 
         /* Let the bad copy go (unless another document holds the same
          * bytes); the retry fetches again. */
-        ds_blobref_drop(f->redis, f->blobs, sha256, doc_id,
+        ds_blobref_drop(f->redis, f->blobs, c.sha256, doc_id,
                         ds_runtime_owner(), &removed, err);
-        json_decref(meta);
-        return -1;
+        goto out;
     }
-    *out = fetched_message(in, meta, sha256, md5, size);
+    *out = fetched_message(in, meta, &c);
+    if (*out == NULL) {
+        ds_err_set(err, "out_of_memory", "json");
+        goto out;
+    }
+    set_mime_type(*out, &c);
+    rc = ds_state_mark(f->redis, doc_id, "fetcher", "fetched", c.sha256,
+                       err);
+out:
     json_decref(meta);
-    if (*out == NULL)
-        return ds_err_set(err, "out_of_memory", "json");
-    return ds_state_mark(f->redis, doc_id, "fetcher", "fetched", sha256,
-                         err);
+    return rc;
 }
 
 /* Clears what fetchers that died left half written in the blob store's

@@ -9,7 +9,10 @@
  * format, then publishes to docsync.mapped. An account
  * the source does not know is a permanent failure (unmapped_account), one
  * with several transactions too (ambiguous_mapping): a document is never
- * attached to a guessed transaction.
+ * attached to a guessed transaction. A file name that cannot be passed on
+ * as it is fails as bad_file_name (the fetcher refuses those, but a record
+ * can be older or replayed), and a record fetched before the fetcher chose
+ * types gets one from its CRM type and name (ds_mime.h).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -18,8 +21,10 @@
 
 #include "ds_api.h"
 #include "ds_config.h"
+#include "ds_filename.h"
 #include "ds_loop.h"
 #include "ds_mapping.h"
+#include "ds_mime.h"
 #include "ds_runtime.h"
 #include "ds_state.h"
 #include "ds_time.h"
@@ -102,6 +107,30 @@ static int transaction_of(mapper *m, const char *account, char **txn,
     return *txn != NULL ? 0 : ds_err_set(err, "out_of_memory", "txn");
 }
 
+/* A record fetched before the fetcher chose types (without
+ * mimeTypeSource) gets its type now, chosen the same way without the
+ * bytes: the CRM's unless it says nothing, else the extension's, else
+ * application/octet-stream. So every upload names a type. */
+static void ensure_mime_type(json_t *out)
+{
+    const char *declared = json_string_value(json_object_get(out,
+                                                             "mimeType"));
+    const char *name = json_string_value(json_object_get(out, "fileName"));
+    ds_mime_choice choice;
+
+    if (json_is_string(json_object_get(out, "mimeTypeSource")))
+        return;
+    ds_mime_choose(declared, json_string_value(json_object_get(
+                       out, "detectedMimeType")), name, &choice);
+    if (choice.declared_unused)
+        json_object_set_new(out, "declaredMimeType", json_string(declared));
+    /* The copy is made before the old value, which choice.type may be,
+     * is released. */
+    json_object_set_new(out, "mimeType", json_string(choice.type));
+    json_object_set_new(out, "mimeTypeSource",
+                        json_string(ds_mime_source_name(choice.source)));
+}
+
 static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
 {
     mapper *m = ctx;
@@ -116,7 +145,9 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     if (account == NULL || doc_id == NULL)
         return ds_err_set(err, "bad_message",
                           "accountId or documentId missing");
-    if (document_date(m, in->value, date, sizeof(date), err) < 0 ||
+    if (ds_file_name_check_json(json_object_get(in->value, "fileName"),
+                                err) < 0 ||
+        document_date(m, in->value, date, sizeof(date), err) < 0 ||
         transaction_of(m, account, &txn, err) < 0)
         return -1;
     notes = json_string_value(json_object_get(in->value, "description"));
@@ -126,6 +157,7 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
         free(txn);
         return ds_err_set(err, "out_of_memory", "json");
     }
+    ensure_mime_type(*out);
     json_object_set_new(*out, "transactionId", json_string(txn));
     json_object_set_new(*out, "notes", json_string(notes ? notes : ""));
     json_object_set_new(*out, "documentDate", json_string(date));

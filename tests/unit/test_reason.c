@@ -37,7 +37,7 @@ static void bad_documents_are_permanent(void **state)
         "http_400", "http_401", "http_404", "http_422", "upload_http_413",
         "source_not_found", "unmapped_account", "ambiguous_mapping",
         "checksum_mismatch", "missing_after_upload", "too_large",
-        "bad_message",
+        "bad_message", "bad_file_name",
     };
     size_t i;
 

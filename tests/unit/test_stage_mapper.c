@@ -3,7 +3,9 @@
  * private Redis: accountId to transactionId from MAPPING_FILE, description
  * to notes, the document's time in DEST_DATE_FORMAT, and the messages that
  * must go straight to the DLQ. The messages and the mapping file are data
- * cases in tests/unit/data/stage/.
+ * cases in tests/unit/data/stage/. Names and sizes past 4 GiB pass byte
+ * for byte, a name that cannot is refused, and a record fetched before
+ * types were chosen gets one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,6 +128,139 @@ static void a_message_without_account_fails_as_bad_message(void **state)
     FX_ASSERT_STATE(&s->f, "doc_1", NULL);
 }
 
+/* fetched_acc_1.json with the fields of changes (an object) set over
+ * it; a null among them removes the field. The caller decrefs. */
+static json_t *fetched_with(json_t *changes)
+{
+    json_t *msg = fx_load_json(DATA "fetched_acc_1.json");
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(changes, key, v) {
+        if (json_is_null(v))
+            json_object_del(msg, key);
+        else
+            json_object_set(msg, key, v);
+    }
+    json_decref(changes);
+    return msg;
+}
+
+/* Runs handle() on value (kept by the caller). */
+static int map_value(suite *s, json_t *value, json_t **out, ds_err *err)
+{
+    return fx_handle(handle, &s->m, value, out, err);
+}
+
+/* A Japanese name and 5 GiB come out as they went in. */
+static void names_and_sizes_past_4_gib_pass_unchanged(void **state)
+{
+    static const char name[] = "\xe5\xa3\xb2\xe8\xb2\xb7\xe5\xa5\x91"
+                               "\xe7\xb4\x84 \"\\\".pdf";
+    suite *s = *state;
+    json_t *in, *out = NULL;
+    const json_t *got;
+    ds_err err;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    in = fetched_with(json_pack("{s:s,s:I,s:s,s:s}", "fileName", name,
+                                "size", (json_int_t)5368709120LL,
+                                "mimeTypeSource", "crm", "mimeType",
+                                "application/pdf"));
+
+    rc = map_value(s, in, &out, &err);
+
+    FX_ASSERT_OK(rc, &err);
+    got = json_object_get(out, "fileName");
+    assert_int_equal(json_string_length(got), sizeof(name) - 1);
+    assert_memory_equal(json_string_value(got), name, sizeof(name) - 1);
+    assert_true(json_integer_value(json_object_get(out, "size")) ==
+                5368709120LL);
+    FX_ASSERT_JSON_STR(out, "mimeType", "application/pdf");
+    FX_ASSERT_JSON_STR(out, "mimeTypeSource", "crm");
+    json_decref(out);
+    json_decref(in);
+}
+
+/* The fetcher refuses these names; a record from before it did, or one
+ * replayed, must not reach the uploader with one either. */
+static void a_record_with_a_name_that_cannot_pass_is_refused(void **state)
+{
+    suite *s = *state;
+    json_t *names[3];
+    size_t i;
+
+    FX_REQUIRE(&s->f);
+    names[0] = json_string("Angebot\r\n.pdf");
+    names[1] = json_string("");
+    names[2] = json_null();
+    for (i = 0; i < 3; i++) {
+        json_t *in = fetched_with(json_pack("{s:o}", "fileName", names[i]));
+        json_t *out = NULL;
+        ds_err err;
+        int rc;
+
+        rc = map_value(s, in, &out, &err);
+
+        FX_ASSERT_FAILED(rc, &err, DS_CLASS_PERMANENT, "bad_file_name");
+        assert_null(out);
+        FX_ASSERT_STATE(&s->f, "doc_1", NULL);
+        json_decref(in);
+    }
+}
+
+/* A record without mimeTypeSource was fetched before types were chosen:
+ * its type is chosen now, from its CRM type and name. One with it is left
+ * as the fetcher made it. */
+static void a_record_fetched_before_types_were_chosen_gets_one(
+    void **state)
+{
+    static const struct {
+        const char *name, *declared, *type, *source, *kept;
+    } cases[] = {
+        {"Angebot.pdf", NULL, "application/pdf", "extension", NULL},
+        {"Plan.dwg", "application/octet-stream", "application/octet-stream",
+         "default", "application/octet-stream"},
+        {"Foto.jpg", "image/jpeg", "image/jpeg", "crm", NULL},
+    };
+    suite *s = *state;
+    json_t *in, *out = NULL;
+    ds_err err;
+    size_t i;
+    int rc;
+
+    FX_REQUIRE(&s->f);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        in = fetched_with(json_pack("{s:s,s:o}", "fileName", cases[i].name,
+                                    "mimeType", cases[i].declared
+                                    ? json_string(cases[i].declared)
+                                    : json_null()));
+
+        rc = map_value(s, in, &out, &err);
+
+        FX_ASSERT_OK(rc, &err);
+        FX_ASSERT_JSON_STR(out, "mimeType", cases[i].type);
+        FX_ASSERT_JSON_STR(out, "mimeTypeSource", cases[i].source);
+        FX_ASSERT_JSON_STR(out, "declaredMimeType",
+                           cases[i].kept ? cases[i].kept : "(absent)");
+        json_decref(out);
+        json_decref(in);
+    }
+
+    in = fetched_with(json_pack("{s:s,s:s,s:s,s:s}", "fileName", "a.pdf",
+                                "mimeType", "image/jpeg", "mimeTypeSource",
+                                "content", "declaredMimeType",
+                                "application/pdf"));
+    rc = map_value(s, in, &out, &err);
+    FX_ASSERT_OK(rc, &err);
+    FX_ASSERT_JSON_STR(out, "mimeType", "image/jpeg");
+    FX_ASSERT_JSON_STR(out, "mimeTypeSource", "content");
+    FX_ASSERT_JSON_STR(out, "declaredMimeType", "application/pdf");
+    json_decref(out);
+    json_decref(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +275,14 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             a_message_without_account_fails_as_bad_message, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            names_and_sizes_past_4_gib_pass_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_record_with_a_name_that_cannot_pass_is_refused, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_record_fetched_before_types_were_chosen_gets_one, setup,
             teardown),
     };
 
