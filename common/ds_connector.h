@@ -4,9 +4,9 @@
  * templates, field names), read from the JSON file named by CONNECTOR_FILE.
  *
  * Without CONNECTOR_FILE a built-in connector describes the standard CRM
- * and transaction system and reads the variables docsync always read
- * (CRM_BASE_URL, CRM_API_KEY, DEST_BASE_URL, ...), so nothing changes for
- * an installation that sets none.
+ * and transaction system (connectors/sandbox-apikey.json is the same as a
+ * file: its three upload modes included) and reads the variables docsync
+ * always read (CRM_BASE_URL, CRM_API_KEY, DEST_BASE_URL, ...).
  *
  * A value may be literal or {"env": NAME, "default": ...}, resolved once at
  * load. Secrets are only ever {"secretEnv": NAME}: read from NAME or from

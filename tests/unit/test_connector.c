@@ -138,6 +138,11 @@ static void sandbox_apikey_json_equals_the_built_in_connector(void **s)
                            ds_connector_get(b, "destination.document")));
     assert_true(json_equal(ds_connector_get(a, "destination.search"),
                            ds_connector_get(b, "destination.search")));
+    assert_true(json_equal(ds_connector_get(a, "destination.upload.modes"),
+                           ds_connector_get(b, "destination.upload.modes")));
+    assert_true(json_equal(
+        ds_connector_get(a, "destination.upload.maxFileNameBytes"),
+        ds_connector_get(b, "destination.upload.maxFileNameBytes")));
     assert_int_equal(json_object_size(ds_connector_get(
                          a, "destination.upload.fields")), 5);
     assert_int_equal(json_object_size(ds_connector_get(

@@ -22,8 +22,9 @@
 #define GIB (1024 * MIB)
 
 /* The built-in connector with destination.upload replaced by the JSON
- * text upload and, when endpoints is not NULL, the endpoints merged with
- * it. Returns the loaded connector, or NULL with err set. */
+ * text upload, without its session endpoints and, when endpoints is not
+ * NULL, with those merged in. Returns the loaded connector, or NULL with
+ * err set. */
 static ds_connector *with_upload(const char *upload, const char *endpoints,
                                  ds_err *err)
 {
@@ -33,9 +34,15 @@ static ds_connector *with_upload(const char *upload, const char *endpoints,
     ds_connector *c;
     char *text;
 
+    static const char *const sessions[] = {
+        "sessionStart", "sessionPart", "sessionComplete", "sessionStatus",
+        "sessionAbort"};
+
     assert_non_null(root);
     assert_non_null(up);
     json_object_set_new(dest, "upload", up);
+    for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++)
+        json_object_del(json_object_get(dest, "endpoints"), sessions[i]);
     if (endpoints != NULL) {
         json_t *more = json_loads(endpoints, 0, NULL);
 
@@ -213,7 +220,8 @@ static void the_one_mode_form_is_one_mode(void **state)
     assert_int_equal(pick(&m, 5001, reason), -1);
     ds_connector_free(c);
 
-    /* The built-in connector: json_base64 without a limit. */
+    /* An upload section that names no mode: json_base64 without a
+     * limit. */
     read_modes("{}", NULL, &c, &m);
     assert_true(m.mode[DS_UPMODE_JSON].offered);
     assert_int_equal(m.mode[DS_UPMODE_JSON].max_bytes, -1);
