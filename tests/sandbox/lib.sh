@@ -12,6 +12,8 @@ WORK=$(mktemp -d)
 CRM_KEY=crm-test-key
 DEST_KEY=dest-test-key
 SECRET=webhook-test-secret
+# What JSON uploads declare; a POST without it would be a form (415).
+JSON_TYPE="Content-Type: application/json"
 passes=0
 fails=0
 SB_PID=
@@ -106,7 +108,7 @@ idem_post() {
     local out code replayed
     out=$(mktemp -p "$WORK" idem.XXXXXX)
     code=$(curl -s -D "$out.h" -o "$out.b" -w '%{http_code}' \
-        -H "X-API-Key: $DEST_KEY" -H "Idempotency-Key: $1" \
+        -H "X-API-Key: $DEST_KEY" -H "Idempotency-Key: $1" -H "$JSON_TYPE" \
         --data-binary @"$2" "$BASE/v1/transactions/txn_1001/documents")
     replayed=$(tr -d '\r' <"$out.h" |
                sed -n 's/^[Ii]dempotent-[Rr]eplayed: *//p')

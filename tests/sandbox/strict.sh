@@ -274,7 +274,7 @@ test_x_ratelimit() {
         "$([ "$reset" -gt 0 ] && [ "$reset" -le 10000 ] && echo yes)"
     call GET /v1/documents/tdoc_1 "${tx[@]}" >/dev/null
     check "x-ratelimit 429" '429 0 rate_limited' "$(call POST \
-        /v1/transactions/txn_1001/documents "${tx[@]}" \
+        /v1/transactions/txn_1001/documents "${tx[@]}" -H "$JSON_TYPE" \
         --data-binary @"$WORK/up.json") $(hdr X-RateLimit-Remaining) $(
         body '["error"]')"
     check "429 not served" 0 "$(tx_count uploadsBySource lim_1)"
@@ -328,7 +328,7 @@ print("yes" if time.time() - 1 <= t <= time.time() + 41 and
 tx_upload() {
     upload_body habibi.pdf "$1" "$PDF" >"$WORK/u.json"
     call POST /v1/transactions/txn_1001/documents -H "X-API-Key: $DEST_KEY" \
-        --data-binary @"$WORK/u.json" >/dev/null
+        -H "$JSON_TYPE" --data-binary @"$WORK/u.json" >/dev/null
     body '["id"]'
 }
 
