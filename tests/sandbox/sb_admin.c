@@ -11,6 +11,7 @@
 #include "sb_limit.h"
 #include "sb_log.h"
 #include "sb_oauth.h"
+#include "sb_session.h"
 #include "sb_time.h"
 #include "sb_webhook.h"
 
@@ -407,6 +408,7 @@ void sb_admin_reset(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
     sb_chaos_reset(ctx->chaos);
     sb_limit_reset(ctx->limit);
     sb_oauth_reset(ctx->oauth);
+    sb_sessions_reset(ctx->sessions);
     if (ctx->hooks != NULL)
         sb_hooks_clear(ctx->hooks);
     sb_log_msg("info", "state reset", NULL);

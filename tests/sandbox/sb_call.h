@@ -22,6 +22,7 @@ typedef struct sb_config sb_config;
 typedef struct sb_oauth sb_oauth;
 typedef struct sb_limit sb_limit;
 typedef struct sb_hooks sb_hooks;
+typedef struct sb_sessions sb_sessions;
 
 /* The long-lived things every handler may use. */
 typedef struct sb_ctx {
@@ -32,6 +33,7 @@ typedef struct sb_ctx {
     sb_oauth *oauth;     /* tokens of the OAuth2 mode */
     sb_limit *limit;     /* rate-limit windows */
     sb_hooks *hooks;     /* webhook retries and duplicates */
+    sb_sessions *sessions; /* chunked upload sessions */
 } sb_ctx;
 
 #define SB_HEADERS_MAX 4

@@ -190,7 +190,8 @@ static int check_tx(json_t *t, char field[FIELD_MAX])
         return -1;
     if (!int_in(json_object_get(t, "partBytes"), 1, SB_PART_BYTES_MAX))
         return bad(field, "tx", "partBytes", NULL);
-    if (!int_in(json_object_get(t, "sessionTtlMs"), 1, INT64_MAX))
+    if (!int_in(json_object_get(t, "sessionTtlMs"), 1,
+                SB_SESSION_TTL_MS_MAX))
         return bad(field, "tx", "sessionTtlMs", NULL);
     if (!int_in(json_object_get(t, "maxFileNameBytes"), 1,
                 SB_FILE_NAME_BYTES_MAX))

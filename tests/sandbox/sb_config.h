@@ -49,6 +49,8 @@ typedef struct sb_rate_rule {
 #define SB_PART_BYTES_DEFAULT (8LL << 20)
 #define SB_PART_BYTES_MAX (1LL << 30)
 #define SB_SESSION_TTL_MS_DEFAULT 3600000LL
+/* Ten years: an expiry that the clock and RFC 3339 can still tell. */
+#define SB_SESSION_TTL_MS_MAX (3650LL * 86400000)
 #define SB_FILE_NAME_BYTES_DEFAULT 255LL
 #define SB_FILE_NAME_BYTES_MAX (1LL << 20)
 

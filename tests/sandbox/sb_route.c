@@ -5,11 +5,13 @@
 
 #include "sb_admin.h"
 #include "sb_admin_chaos.h"
+#include "sb_admin_session.h"
 #include "sb_admin_strict.h"
 #include "sb_crm.h"
 #include "sb_list.h"
 #include "sb_token.h"
 #include "sb_tx.h"
+#include "sb_tx_session.h"
 #include "sb_vendor.h"
 
 /* Longer ids are not valid anyway; the bound only protects the buffer. */
@@ -26,6 +28,19 @@ static const sb_route routes[] = {
      SB_BODY_NONE, sb_tx_search, 0, NULL, NULL},
     {"GET", "/v1/documents/*", SB_KEY_DEST, SB_FAULT_TX_GET, SB_BODY_NONE,
      sb_tx_get, 0, NULL, NULL},
+    {"POST", "/v1/transactions/*/upload-sessions", SB_KEY_DEST,
+     SB_FAULT_TX_SESSION_START, SB_BODY_MEMORY, sb_tx_session_start, 1, NULL,
+     NULL},
+    {"PUT", "/v1/upload-sessions/*/parts/*", SB_KEY_DEST,
+     SB_FAULT_TX_SESSION_PART, SB_BODY_FILE, sb_tx_session_part, 0, NULL,
+     sb_tx_session_part_precheck},
+    {"GET", "/v1/upload-sessions/*", SB_KEY_DEST, SB_FAULT_TX_SESSION_GET,
+     SB_BODY_NONE, sb_tx_session_get, 0, NULL, NULL},
+    {"POST", "/v1/upload-sessions/*/complete", SB_KEY_DEST,
+     SB_FAULT_TX_SESSION_COMPLETE, SB_BODY_MEMORY, sb_tx_session_complete, 1,
+     NULL, NULL},
+    {"DELETE", "/v1/upload-sessions/*", SB_KEY_DEST, SB_FAULT_NONE,
+     SB_BODY_NONE, sb_tx_session_delete, 0, NULL, NULL},
     {"GET", "/api/v1/documents", SB_KEY_CRM, SB_FAULT_CRM_LIST, SB_BODY_NONE,
      sb_list_documents, 0, NULL, NULL},
     {"GET", "/v1/transactions", SB_KEY_DEST, SB_FAULT_TX_ACCOUNTS,
@@ -62,6 +77,10 @@ static const sb_route routes[] = {
      SB_BODY_NONE, sb_admin_crm_delete, 0, NULL, NULL},
     {"GET", "/admin/tx/documents", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_NONE,
      sb_admin_tx_list, 0, NULL, NULL},
+    {"GET", "/admin/tx/sessions", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_NONE,
+     sb_admin_sessions_list, 0, NULL, NULL},
+    {"POST", "/admin/tx/sessions/expire", SB_KEY_NONE, SB_FAULT_NONE,
+     SB_BODY_MEMORY, sb_admin_sessions_expire, 0, NULL, NULL},
     {"POST", "/admin/faults", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_MEMORY,
      sb_admin_faults, 0, NULL, NULL},
     {"POST", "/admin/chaos", SB_KEY_NONE, SB_FAULT_NONE, SB_BODY_MEMORY,

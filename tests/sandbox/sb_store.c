@@ -173,16 +173,14 @@ static int digest_file(int fd, ds_digest *dg, ds_err *err)
 int sb_store_corrupt(const char *path, uint64_t offset,
                      char md5_hex[DS_MD5_HEX_LEN + 1], ds_err *err)
 {
-    char sha_hex[DS_SHA256_HEX_LEN + 1];
-    ds_digest *dg = ds_digest_new();
     unsigned char byte;
     uint64_t size;
     int fd = open(path, O_RDWR | O_CLOEXEC);
     int rc = -1;
 
-    if (dg == NULL || fd < 0) {
-        ds_err_set(err, "store_failed", "open %s: %s",
-                   path, dg == NULL ? "out of memory" : strerror(errno));
+    if (fd < 0) {
+        ds_err_set(err, "store_failed", "open %s: %s", path,
+                   strerror(errno));
         goto out;
     }
     /* Every bit flipped: the byte differs whatever it was. */
@@ -197,11 +195,31 @@ int sb_store_corrupt(const char *path, uint64_t offset,
                    strerror(errno));
         goto out;
     }
+    rc = 0;
+
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc == 0 ? sb_store_digest(path, md5_hex, &size, err) : -1;
+}
+
+int sb_store_digest(const char *path, char md5_hex[DS_MD5_HEX_LEN + 1],
+                    uint64_t *size, ds_err *err)
+{
+    char sha_hex[DS_SHA256_HEX_LEN + 1];
+    ds_digest *dg = ds_digest_new();
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = -1;
+
+    if (dg == NULL || fd < 0) {
+        ds_err_set(err, "store_failed", "open %s: %s",
+                   path, dg == NULL ? "out of memory" : strerror(errno));
+        goto out;
+    }
     if (digest_file(fd, dg, err) != 0)
         goto out;
-    if (ds_digest_final(dg, sha_hex, md5_hex, &size) != 0) {
-        ds_err_set(err, "digest_failed",
-                   "digest final failed");
+    if (ds_digest_final(dg, sha_hex, md5_hex, size) != 0) {
+        ds_err_set(err, "digest_failed", "digest final failed");
         goto out;
     }
     rc = 0;
@@ -209,6 +227,72 @@ int sb_store_corrupt(const char *path, uint64_t offset,
 out:
     if (fd >= 0)
         close(fd);
+    ds_digest_free(dg);
+    return rc;
+}
+
+/* Copies what is left of in to out from offset on, feeding the digest. */
+static int copy_into(int in, int out, uint64_t offset, ds_digest *dg,
+                     ds_err *err)
+{
+    char buf[64 * 1024];
+
+    for (;;) {
+        ssize_t got = read(in, buf, sizeof(buf));
+
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return ds_err_set(err, "store_failed",
+                              "read: %s", strerror(errno));
+        if (got == 0)
+            return 0;
+        if (ds_digest_update(dg, buf, (size_t)got) != 0)
+            return ds_err_set(err, "digest_failed",
+                              "digest update failed");
+        for (ssize_t done = 0; done < got;) {
+            ssize_t w = pwrite(out, buf + done, (size_t)(got - done),
+                               (off_t)offset);
+
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return ds_err_set(err, "store_failed",
+                                  "write: %s", strerror(errno));
+            done += w;
+            offset += (uint64_t)w;
+        }
+    }
+}
+
+int sb_store_copy_at(const char *src, const char *dst, uint64_t offset,
+                     char md5_hex[DS_MD5_HEX_LEN + 1], uint64_t *size,
+                     ds_err *err)
+{
+    char sha_hex[DS_SHA256_HEX_LEN + 1];
+    ds_digest *dg = ds_digest_new();
+    int in = src != NULL ? open(src, O_RDONLY | O_CLOEXEC) : -1;
+    int out = open(dst, O_WRONLY | O_CLOEXEC);
+    int rc = -1;
+
+    if (dg == NULL || in < 0 || out < 0) {
+        ds_err_set(err, "store_failed", "open: %s",
+                   dg == NULL ? "out of memory" : strerror(errno));
+        goto out;
+    }
+    if (copy_into(in, out, offset, dg, err) != 0)
+        goto out;
+    if (ds_digest_final(dg, sha_hex, md5_hex, size) != 0) {
+        ds_err_set(err, "digest_failed", "digest final failed");
+        goto out;
+    }
+    rc = 0;
+
+out:
+    if (in >= 0)
+        close(in);
+    if (out >= 0 && close(out) != 0 && rc == 0)
+        rc = ds_err_set(err, "store_failed", "close: %s", strerror(errno));
     ds_digest_free(dg);
     return rc;
 }
