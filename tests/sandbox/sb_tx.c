@@ -84,8 +84,9 @@ int sb_tx_check_fields(const sb_ctx *ctx, json_t *fields, sb_reply *out)
     for (size_t i = 0; i < COUNT(required_fields); i++) {
         if (check_string(fields, required_fields[i], 0, out) != 0)
             return -1;
-        if (i == 0 && check_file_name(ctx, json_object_get(
-                          fields, "fileName"), out) != 0)
+        if (strcmp(required_fields[i], "fileName") == 0 &&
+            check_file_name(ctx, json_object_get(fields, "fileName"),
+                            out) != 0)
             return -1;
     }
     if (notes != NULL && !json_is_string(notes) && !json_is_null(notes)) {
