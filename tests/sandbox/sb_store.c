@@ -147,14 +147,34 @@ out:
     return rc;
 }
 
-/* Feeds the whole file behind fd, from its start, to the digest. */
-static int digest_file(int fd, ds_digest *dg, ds_err *err)
+/* Writes n bytes of buf to out at offset, retrying short writes. */
+static int write_at(int out, const char *buf, size_t n, uint64_t offset,
+                    ds_err *err)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(out, buf, n, (off_t)offset);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return ds_err_set(err, "store_failed",
+                              "write: %s", strerror(errno));
+        buf += w;
+        n -= (size_t)w;
+        offset += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* Feeds what is left of in to the digest and, when out is not -1, writes
+ * it to out from offset on. */
+static int pump(int in, int out, uint64_t offset, ds_digest *dg,
+                ds_err *err)
 {
     char buf[64 * 1024];
-    off_t off = 0;
 
     for (;;) {
-        ssize_t got = pread(fd, buf, sizeof(buf), off);
+        ssize_t got = read(in, buf, sizeof(buf));
 
         if (got < 0 && errno == EINTR)
             continue;
@@ -166,7 +186,9 @@ static int digest_file(int fd, ds_digest *dg, ds_err *err)
         if (ds_digest_update(dg, buf, (size_t)got) != 0)
             return ds_err_set(err, "digest_failed",
                               "digest update failed");
-        off += got;
+        if (out >= 0 && write_at(out, buf, (size_t)got, offset, err) != 0)
+            return -1;
+        offset += (uint64_t)got;
     }
 }
 
@@ -216,7 +238,7 @@ int sb_store_digest(const char *path, char md5_hex[DS_MD5_HEX_LEN + 1],
                    path, dg == NULL ? "out of memory" : strerror(errno));
         goto out;
     }
-    if (digest_file(fd, dg, err) != 0)
+    if (pump(fd, -1, 0, dg, err) != 0)
         goto out;
     if (ds_digest_final(dg, sha_hex, md5_hex, size) != 0) {
         ds_err_set(err, "digest_failed", "digest final failed");
@@ -229,40 +251,6 @@ out:
         close(fd);
     ds_digest_free(dg);
     return rc;
-}
-
-/* Copies what is left of in to out from offset on, feeding the digest. */
-static int copy_into(int in, int out, uint64_t offset, ds_digest *dg,
-                     ds_err *err)
-{
-    char buf[64 * 1024];
-
-    for (;;) {
-        ssize_t got = read(in, buf, sizeof(buf));
-
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return ds_err_set(err, "store_failed",
-                              "read: %s", strerror(errno));
-        if (got == 0)
-            return 0;
-        if (ds_digest_update(dg, buf, (size_t)got) != 0)
-            return ds_err_set(err, "digest_failed",
-                              "digest update failed");
-        for (ssize_t done = 0; done < got;) {
-            ssize_t w = pwrite(out, buf + done, (size_t)(got - done),
-                               (off_t)offset);
-
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0)
-                return ds_err_set(err, "store_failed",
-                                  "write: %s", strerror(errno));
-            done += w;
-            offset += (uint64_t)w;
-        }
-    }
 }
 
 int sb_store_copy_at(const char *src, const char *dst, uint64_t offset,
@@ -280,7 +268,7 @@ int sb_store_copy_at(const char *src, const char *dst, uint64_t offset,
                    dg == NULL ? "out of memory" : strerror(errno));
         goto out;
     }
-    if (copy_into(in, out, offset, dg, err) != 0)
+    if (pump(in, out, offset, dg, err) != 0)
         goto out;
     if (ds_digest_final(dg, sha_hex, md5_hex, size) != 0) {
         ds_err_set(err, "digest_failed", "digest final failed");
