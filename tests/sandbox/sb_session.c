@@ -117,7 +117,7 @@ int sb_sessions_start(sb_sessions *ss, const char *transaction_id,
     snprintf(s->info.id, sizeof(s->info.id), "us_%lu", ss->next_id++);
     snprintf(s->info.path, sizeof(s->info.path), "%s/.session-%s",
              ss->data_dir, s->info.id);
-    fd = open(s->info.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(s->info.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || copy_info(s, out) != 0) {
         ds_err_set(err, "store_failed", "%s: %s", s->info.path,
                    fd < 0 ? strerror(errno) : "out of memory");

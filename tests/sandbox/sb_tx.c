@@ -2,6 +2,7 @@
 #include "sb_tx.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,7 +23,9 @@ static const char *const required_fields[] = {
     "fileName", "mimeType", "documentDate", "sourceDocumentId"
 };
 
-/* The fields a client may see; "storedPath" stays for the admin API. */
+/* The fields a client may see; the rest of a record ("storedPath",
+ * "uploadMode", "partFileName", the chaos flags) stays for the admin
+ * API. */
 static const char *const public_fields[] = {
     "id", "transactionId", "fileName", "mimeType", "size", "md5Checksum",
     "notes", "documentDate", "sourceDocumentId", "createdAt"
@@ -75,6 +78,15 @@ static int check_file_name(const sb_ctx *ctx, json_t *v, sb_reply *out)
         return -1;
     }
     return 0;
+}
+
+int sb_tx_check_transaction(const sb_ctx *ctx, const char *transaction_id,
+                            sb_reply *out)
+{
+    if (sb_state_transaction_exists(ctx->state, transaction_id))
+        return 0;
+    sb_reply_error(out, 404, "not_found", "unknown_transaction");
+    return -1;
 }
 
 int sb_tx_check_fields(const sb_ctx *ctx, json_t *fields, sb_reply *out)
@@ -370,10 +382,8 @@ void sb_tx_upload_precheck(const sb_ctx *ctx, const sb_head *head,
     sb_upload_cfg cfg;
     int64_t limit;
 
-    if (!sb_state_transaction_exists(ctx->state, head->param)) {
-        sb_reply_error(out, 404, "not_found", "unknown_transaction");
+    if (sb_tx_check_transaction(ctx, head->param, out) != 0)
         return;
-    }
     if (media_mode(head->content_type, &mode) != 0) {
         sb_reply_error(out, 415, "unsupported_media_type", NULL);
         return;
@@ -394,10 +404,8 @@ void sb_tx_upload(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
     json_t *body = NULL;
     json_error_t jerr;
 
-    if (!sb_state_transaction_exists(ctx->state, call->param)) {
-        sb_reply_error(out, 404, "not_found", "unknown_transaction");
+    if (sb_tx_check_transaction(ctx, call->param, out) != 0)
         return;
-    }
     if (media_mode(call->content_type, &mode) != 0) {
         sb_reply_error(out, 415, "unsupported_media_type", NULL);
         return;
@@ -521,11 +529,8 @@ void sb_tx_search(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
     const char *source;
     size_t i;
 
-    if (!sb_state_transaction_exists(ctx->state, call->param)) {
-        sb_reply_error(out, 404, "not_found", "unknown_transaction");
-        goto out;
-    }
-    if (search_filter(call, &source, out) != 0)
+    if (sb_tx_check_transaction(ctx, call->param, out) != 0 ||
+        search_filter(call, &source, out) != 0)
         goto out;
     found = sb_state_tx_find(ctx->state, call->param, source);
     if (found == NULL || docs == NULL) {

@@ -38,6 +38,11 @@ typedef struct sb_upload {
                               * answer is 201 */
 } sb_upload;
 
+/* Checks that uploads to transaction_id are taken. Returns 0, or -1 after
+ * answering 404 {"error":"not_found","reason":"unknown_transaction"}. */
+int sb_tx_check_transaction(const sb_ctx *ctx, const char *transaction_id,
+                            sb_reply *out);
+
 /* Checks the fields of an upload, whatever its mode: fileName, mimeType,
  * documentDate and sourceDocumentId non-empty strings, notes a string,
  * null or absent; fileName without control characters (below 0x20, or

@@ -82,10 +82,8 @@ void sb_tx_session_start(const sb_ctx *ctx, const sb_call *call,
     uint64_t size;
     ds_err err;
 
-    if (!sb_state_transaction_exists(ctx->state, call->param)) {
-        sb_reply_error(out, 404, "not_found", "unknown_transaction");
+    if (sb_tx_check_transaction(ctx, call->param, out) != 0)
         return;
-    }
     body = sb_call_json_body(call, out);
     if (body == NULL || sb_tx_check_fields(ctx, body, out) != 0 ||
         read_size(body, &size, out) != 0 ||
