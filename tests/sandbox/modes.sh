@@ -22,25 +22,6 @@ OCTET="Content-Type: application/octet-stream"
 KEY=(-H "X-API-Key: $DEST_KEY")
 TXN=/v1/transactions/txn_1001
 
-# call METHOD PATH [curl args...]: the status; headers in $WORK/h (CR
-# stripped), body in $WORK/b.
-call() {
-    local m=$1 p=$2
-    shift 2
-    curl -s -X "$m" -D "$WORK/h.raw" -o "$WORK/b" -w '%{http_code}' "$@" \
-        "$BASE$p"
-    tr -d '\r' <"$WORK/h.raw" >"$WORK/h"
-}
-
-# hdr NAME: the value of header NAME of the last call, "-" without one.
-hdr() {
-    local v
-    v=$(grep -i "^$1:" "$WORK/h" | head -1 | cut -d' ' -f2-)
-    echo "${v:--}"
-}
-
-body() { json_field "$1" <"$WORK/b"; }
-
 # answer: the status of the last call and its body, compact.
 answer() { echo "$1 $(cat "$WORK/b")"; }
 

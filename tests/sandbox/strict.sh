@@ -16,25 +16,6 @@ set -u
 PDF=$SAMPLES/habibi.pdf
 SUB_KEY=sub-test-key
 
-# call METHOD PATH [curl args...]: the status; headers in $WORK/h (CR
-# stripped), body in $WORK/b.
-call() {
-    local m=$1 p=$2
-    shift 2
-    curl -s -X "$m" -D "$WORK/h.raw" -o "$WORK/b" -w '%{http_code}' "$@" \
-        "$BASE$p"
-    tr -d '\r' <"$WORK/h.raw" >"$WORK/h"
-}
-
-# hdr NAME: the value of header NAME of the last call, "-" without one.
-hdr() {
-    local v
-    v=$(grep -i "^$1:" "$WORK/h" | head -1 | cut -d' ' -f2-)
-    echo "${v:--}"
-}
-
-body() { json_field "$1" <"$WORK/b"; }
-
 # fresh_window MS: waits for the start of a fixed window of MS when less
 # than 3 s of the current one is left, so that a few requests share one.
 fresh_window() {
