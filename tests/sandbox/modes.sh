@@ -191,6 +191,22 @@ JSON
     call GET "/v1/documents/$id" "${KEY[@]}" >/dev/null
     check "multipart: ETag the quoted md5" "\"$(md5_of "$PDF")\"" \
         "$(hdr ETag)"
+
+    # One Idempotency-Key, one fingerprint whatever the mode.
+    form "$WORK/mk" <<JSON
+{"parts": [$(fields mp_k), {"name":"fileName","value":"k.pdf"},
+           {"name":"file","filename":"k.pdf","path":"$SMALL_PDF"}]}
+JSON
+    mp_upload "$WORK/mk" -H 'Idempotency-Key: mk-1' >/dev/null
+    id=$(body '["id"]')
+    check "multipart with a key, again: replayed" "201 true $id" \
+        "$(mp_upload "$WORK/mk" -H 'Idempotency-Key: mk-1') $(
+           hdr Idempotent-Replayed) $(body '["id"]')"
+    upload_body k.pdf mp_k "$SMALL_PDF" >"$WORK/mk.json"
+    check "the same upload in JSON with the key: replayed" "201 true $id" \
+        "$(json_upload "$WORK/mk.json" -H 'Idempotency-Key: mk-1') $(
+           hdr Idempotent-Replayed) $(body '["id"]')"
+    check "one copy stored" 1 "$(tx_count uploadsBySource mp_k)"
 }
 
 # A name with a space, a quote, a backslash and several scripts, sent as
@@ -796,6 +812,18 @@ print(*(b[r]["total"] for r in ("tx_session_start", "tx_session_part",
                                 "tx_session_complete", "tx_session_get")))')"
     check "a bad fault route is refused" 400 \
         "$(call POST /admin/faults -d '{"route":"tx_session_delete"}')"
+    curl -s -o /dev/null -X POST "$BASE/admin/chaos" \
+        -d '{"routes":[],"txCorruptRate":1}'
+    start_session fa_2 65536 >/dev/null
+    sid=$(body '["sessionId"]')
+    put_part "$sid" 1 "$WORK/f.1" >/dev/null
+    complete "$sid" >/dev/null
+    check "chaos corrupts a completed session like an upload" "yes 1 1" \
+        "$([ "$(doc "$(body '["id"]')" '["md5Checksum"]')" != \
+             "$(md5_of "$WORK/f.1")" ] && echo yes) $(
+           tx_count corruptedBySource fa_2) $(curl -s "$BASE/admin/chaos" |
+           json_field '["byRoute"]["tx_session_complete"]["corrupted"]')"
+    curl -s -o /dev/null -X POST "$BASE/admin/chaos" -d '{}'
     config '{"tx":{"partBytes":null}}'
 }
 
