@@ -92,6 +92,7 @@ sandbox-test: bin/docsync-sandbox
 	@tests/sandbox/smoke.sh
 	@tests/sandbox/chaos.sh
 	@tests/sandbox/strict.sh
+	@tests/sandbox/modes.sh
 
 test: setup
 	@scripts/test-all.sh

@@ -13,7 +13,8 @@ rc=0
 make --no-print-directory lint all || exit 1
 make --no-print-directory unit 2>&1 | tee -a "$out"
 [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
-for suite in tests/sandbox/smoke.sh tests/sandbox/chaos.sh tests/sandbox/strict.sh; do
+for suite in tests/sandbox/smoke.sh tests/sandbox/chaos.sh tests/sandbox/strict.sh \
+    tests/sandbox/modes.sh; do
     "$suite" 2>&1 | tee -a "$out"
     [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 done
@@ -37,8 +38,8 @@ fi
 summaries=$(grep -cE '^[0-9]+ passed, [0-9]+ failed$' "$out")
 read -r passed failed < <(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" |
     awk '{p += $1; f += $3} END {print p + 0, f + 0}')
-if [ "$summaries" -lt 6 ]; then
-    failed=$((failed + 6 - summaries))
+if [ "$summaries" -lt 7 ]; then
+    failed=$((failed + 7 - summaries))
     rc=1
 fi
 [ "$failed" -eq 0 ] || rc=1

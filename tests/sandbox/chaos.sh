@@ -60,7 +60,7 @@ upload() {
     local f=$WORK/up-$1.json out rc
     upload_body u.pdf "$1" "${3:-$SAMPLES/habibi.pdf}" >"$f"
     out=$(curl -s -w ' %{http_code}' -H "X-API-Key: $DEST_KEY" \
-        -H "Idempotency-Key: $2" --data-binary @"$f" \
+        -H "Idempotency-Key: $2" -H "$JSON_TYPE" --data-binary @"$f" \
         "$BASE/v1/transactions/txn_1001/documents")
     rc=$?
     echo "$rc ${out##* } ${out% *}"
@@ -161,7 +161,8 @@ print(d["injected"]["5xx"], d["injected"]["total"], b["tx_get"]["5xx"],
                     /v1/transactions/txn_1001/documents; do
                get_status "$p" "$CRM_KEY" | cut -c1; done | tr -d '\n' |
            sed 's/./& /g; s/ $//') $(req POST \
-           /v1/transactions/txn_1001/documents -d '{}' | cut -c1)"
+           /v1/transactions/txn_1001/documents -H "$JSON_TYPE" -d '{}' |
+           cut -c1)"
     check "admin routes get no chaos" "200 200" \
         "$(get_status /healthz x) $(get_status /admin/tx/documents x)"
 

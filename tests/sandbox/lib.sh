@@ -1,7 +1,7 @@
 # lib.sh - what the sandbox's test scripts share: a private sandbox on a
 # free port, requests, checks that print both values, and the closing
-# "N passed, N failed" line. Sourced by smoke.sh and chaos.sh, which set
-# HOOK_PORT first when the sandbox is to send webhooks.
+# "N passed, N failed" line. Sourced by every suite; those whose sandbox is
+# to send webhooks set HOOK_PORT first.
 #
 #   . "$(dirname "$0")/lib.sh"
 
@@ -12,6 +12,8 @@ WORK=$(mktemp -d)
 CRM_KEY=crm-test-key
 DEST_KEY=dest-test-key
 SECRET=webhook-test-secret
+# What JSON uploads declare; a POST without it would be a form (415).
+JSON_TYPE="Content-Type: application/json"
 passes=0
 fails=0
 SB_PID=
@@ -63,6 +65,26 @@ req() {
 
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
+# call METHOD PATH [curl args...]: the status; headers in $WORK/h (CR
+# stripped), body in $WORK/b.
+call() {
+    local m=$1 p=$2
+    shift 2
+    curl -s -X "$m" -D "$WORK/h.raw" -o "$WORK/b" -w '%{http_code}' "$@" \
+        "$BASE$p"
+    tr -d '\r' <"$WORK/h.raw" >"$WORK/h"
+}
+
+# hdr NAME: the value of header NAME of the last call, "-" without one.
+hdr() {
+    local v
+    v=$(grep -i "^$1:" "$WORK/h" | head -1 | cut -d' ' -f2-)
+    echo "${v:--}"
+}
+
+# body EXPR: EXPR (["id"]) of the last call's JSON body.
+body() { json_field "$1" <"$WORK/b"; }
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0));
 print(s.getsockname()[1])'
@@ -106,7 +128,7 @@ idem_post() {
     local out code replayed
     out=$(mktemp -p "$WORK" idem.XXXXXX)
     code=$(curl -s -D "$out.h" -o "$out.b" -w '%{http_code}' \
-        -H "X-API-Key: $DEST_KEY" -H "Idempotency-Key: $1" \
+        -H "X-API-Key: $DEST_KEY" -H "Idempotency-Key: $1" -H "$JSON_TYPE" \
         --data-binary @"$2" "$BASE/v1/transactions/txn_1001/documents")
     replayed=$(tr -d '\r' <"$out.h" |
                sed -n 's/^[Ii]dempotent-[Rr]eplayed: *//p')

@@ -17,6 +17,7 @@
 #include "sb_log.h"
 #include "sb_oauth.h"
 #include "sb_options.h"
+#include "sb_session.h"
 #include "sb_state.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -98,7 +99,9 @@ static int parts_new(const sb_options *opt, sb_ctx *ctx,
     ctx->chaos = sb_chaos_new();
     ctx->oauth = sb_oauth_new();
     ctx->limit = sb_limit_new();
-    if (ctx->chaos == NULL || ctx->oauth == NULL || ctx->limit == NULL)
+    ctx->sessions = sb_sessions_new(sb_state_data_dir(ctx->state));
+    if (ctx->chaos == NULL || ctx->oauth == NULL || ctx->limit == NULL ||
+        ctx->sessions == NULL)
         return ds_err_set(err, "oom", "out of memory");
     if (opt->webhook_url == NULL)
         return 0;
@@ -113,6 +116,7 @@ static int parts_new(const sb_options *opt, sb_ctx *ctx,
 static void parts_free(sb_ctx *ctx)
 {
     sb_hooks_free(ctx->hooks);
+    sb_sessions_free(ctx->sessions);
     sb_limit_free(ctx->limit);
     sb_oauth_free(ctx->oauth);
     sb_chaos_free(ctx->chaos);

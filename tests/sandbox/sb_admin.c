@@ -11,6 +11,7 @@
 #include "sb_limit.h"
 #include "sb_log.h"
 #include "sb_oauth.h"
+#include "sb_session.h"
 #include "sb_time.h"
 #include "sb_webhook.h"
 
@@ -37,6 +38,7 @@ typedef struct add_req {
     long deliveries;
     long delay_ms;
     int webhook;
+    int no_mime_type;        /* "mimeType": null: the metadata has none */
 } add_req;
 
 static const struct {
@@ -92,6 +94,8 @@ static int parse_add(json_t *body, add_req *a, sb_reply *out)
         return -1;
     }
     a->webhook = hook == NULL || json_is_true(hook);
+    /* A CRM may hold a document whose type nobody recorded. */
+    a->no_mime_type = json_is_null(json_object_get(body, "mimeType"));
     if (parse_created(body, a, out) != 0)
         return -1;
     if (a->account_id == NULL || *a->account_id == '\0') {
@@ -145,12 +149,13 @@ static json_t *crm_record(const add_req *a, sb_reply *out)
     }
     /* Milliseconds: the listing orders and pages by them. */
     sb_time_format_ms(a->created_ms, created);
-    rec = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:s}",
+    rec = json_pack("{s:s,s:s,s:s?,s:I,s:s,s:s,s:I,s:s}",
                     "accountId", a->account_id,
                     "fileName", a->file_name != NULL ? a->file_name
                                                      : base_name(a->path),
-                    "mimeType", a->mime_type != NULL ? a->mime_type
-                                                     : guess_mime(a->path),
+                    "mimeType", a->no_mime_type ? NULL
+                                : a->mime_type != NULL ? a->mime_type
+                                                       : guess_mime(a->path),
                     "size", (json_int_t)sb.st_size,
                     "description", a->description != NULL ? a->description
                                                            : "",
@@ -407,6 +412,7 @@ void sb_admin_reset(const sb_ctx *ctx, const sb_call *call, sb_reply *out)
     sb_chaos_reset(ctx->chaos);
     sb_limit_reset(ctx->limit);
     sb_oauth_reset(ctx->oauth);
+    sb_sessions_reset(ctx->sessions);
     if (ctx->hooks != NULL)
         sb_hooks_clear(ctx->hooks);
     sb_log_msg("info", "state reset", NULL);

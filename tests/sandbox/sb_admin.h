@@ -12,9 +12,11 @@
 void sb_admin_health(const sb_ctx *ctx, const sb_call *call, sb_reply *out);
 
 /* POST /admin/crm/documents: records a CRM document for a local file (no
- * bytes are copied), then, unless "webhook" is false or no webhook URL is
- * set, sends its signed DOCUMENT_CREATED webhook "deliveries" times,
- * "delayMs" apart, before answering 201 {"documentId","eventId",
+ * bytes are copied; "mimeType": null records a document with a null
+ * mimeType, an absent one is guessed from the extension), then, unless
+ * "webhook" is false or no webhook URL is set, sends its signed
+ * DOCUMENT_CREATED webhook "deliveries" times, "delayMs" apart, before
+ * answering 201 {"documentId","eventId",
  * "webhookStatuses"} (eventId null when nothing was sent). 400 for a bad
  * body or an unreadable path, 409 for a documentId already taken. */
 void sb_admin_crm_add(const sb_ctx *ctx, const sb_call *call, sb_reply *out);

@@ -22,6 +22,7 @@ typedef struct sb_config sb_config;
 typedef struct sb_oauth sb_oauth;
 typedef struct sb_limit sb_limit;
 typedef struct sb_hooks sb_hooks;
+typedef struct sb_sessions sb_sessions;
 
 /* The long-lived things every handler may use. */
 typedef struct sb_ctx {
@@ -32,6 +33,7 @@ typedef struct sb_ctx {
     sb_oauth *oauth;     /* tokens of the OAuth2 mode */
     sb_limit *limit;     /* rate-limit windows */
     sb_hooks *hooks;     /* webhook retries and duplicates */
+    sb_sessions *sessions; /* chunked upload sessions */
 } sb_ctx;
 
 #define SB_HEADERS_MAX 4
@@ -58,6 +60,7 @@ typedef struct sb_call {
     const char *body;      /* NUL-terminated body held in memory, or NULL */
     size_t body_len;
     const char *body_file; /* path of a body spilled to disk, or NULL */
+    const char *content_type; /* the Content-Type header, or NULL */
     const char *idem_key;  /* Idempotency-Key of a route that honours it,
                             * or NULL without one */
     unsigned long idem_claim; /* the request's claim on idem_key (see
@@ -82,6 +85,21 @@ typedef struct sb_reply {
 
 typedef void (*sb_handler)(const sb_ctx *ctx, const sb_call *call,
                            sb_reply *out);
+
+/* What a request's headers tell before its body is read. */
+typedef struct sb_head {
+    const char *param;        /* the {id} segments, as in sb_call */
+    const char *param2;
+    const char *content_type; /* the Content-Type header, or NULL */
+    int64_t content_length;   /* the Content-Length header, -1 without */
+} sb_head;
+
+/* A route's look at a request once its credentials and Idempotency-Key
+ * are taken and before its body is read: it sets a status in out to
+ * refuse the request at once (the body is then read and dropped), or
+ * leaves out alone. */
+typedef void (*sb_precheck)(const sb_ctx *ctx, const sb_head *head,
+                            sb_reply *out);
 
 /* Prepares an empty reply (status 0, no body, fd -1, no Retry-After). */
 void sb_reply_init(sb_reply *r);

@@ -179,6 +179,16 @@ static int in_burst(const sb_chaos *ch)
     return elapsed >= b->every_ms && elapsed % b->every_ms < b->length_ms;
 }
 
+/* True for the routes whose handler stores something: an upload, a
+ * session started, a part written, a session completed. */
+static int stores(sb_fault_route route)
+{
+    return route == SB_FAULT_TX_UPLOAD ||
+           route == SB_FAULT_TX_SESSION_START ||
+           route == SB_FAULT_TX_SESSION_PART ||
+           route == SB_FAULT_TX_SESSION_COMPLETE;
+}
+
 /* Draws the random fault of a request of route outside a burst. Called
  * with the lock held. */
 static void draw(sb_chaos *ch, sb_fault_route route, sb_chaos_fault *out)
@@ -193,9 +203,10 @@ static void draw(sb_chaos *ch, sb_fault_route route, sb_chaos_fault *out)
         out->kind = SB_CHAOS_HANG;
         out->hang_ms = s->hang_ms;
     } else if (u < s->rate_5xx + s->rate_hang + s->rate_reset) {
-        /* Half the resets of an upload come after it is stored: the
-         * answer is lost, the document is not. */
-        out->kind = route == SB_FAULT_TX_UPLOAD && next_u64(&ch->rng) & 1
+        /* Half the resets of a request that stores something come after
+         * it is stored: the answer is lost, the document (the session,
+         * the part) is not. */
+        out->kind = stores(route) && next_u64(&ch->rng) & 1
                         ? SB_CHAOS_RESET_AFTER
                         : SB_CHAOS_RESET;
     }

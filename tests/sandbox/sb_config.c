@@ -2,6 +2,7 @@
 #include "sb_config.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,18 +153,49 @@ static int check_subscription(json_t *s, char field[FIELD_MAX])
     return 0;
 }
 
-/* tx: {"processingMs": N >= 0, "etag": "md5" | "opaque"}. */
+/* True when v is absent, or an integer in [min, max]. */
+static int int_in(json_t *v, json_int_t min, json_int_t max)
+{
+    return v == NULL || (json_is_integer(v) && json_integer_value(v) >= min &&
+                         json_integer_value(v) <= max);
+}
+
+/* tx.limits: {"json": N, "multipart": N, "chunked": N}, each >= 0. */
+static int check_limits(json_t *l, char field[FIELD_MAX])
+{
+    static const char *const modes[] = {"json", "multipart", "chunked"};
+
+    if (!json_is_object(l))
+        return bad(field, "tx", "limits", NULL);
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (!int_in(json_object_get(l, modes[i]), 0, INT64_MAX))
+            return bad(field, "tx", "limits", modes[i]);
+    return 0;
+}
+
+/* tx: {"processingMs": N >= 0, "etag": "md5" | "opaque", "limits": {...},
+ * "partBytes", "sessionTtlMs", "maxFileNameBytes"}. */
 static int check_tx(json_t *t, char field[FIELD_MAX])
 {
-    json_t *ms = json_object_get(t, "processingMs");
     const char *etag = json_string_value(json_object_get(t, "etag"));
+    json_t *limits = json_object_get(t, "limits");
 
-    if (ms != NULL && (!json_is_integer(ms) || json_integer_value(ms) < 0))
+    if (!int_in(json_object_get(t, "processingMs"), 0, INT64_MAX))
         return bad(field, "tx", "processingMs", NULL);
     if (json_object_get(t, "etag") != NULL &&
         (etag == NULL || (strcmp(etag, "md5") != 0 &&
                           strcmp(etag, "opaque") != 0)))
         return bad(field, "tx", "etag", NULL);
+    if (limits != NULL && check_limits(limits, field) != 0)
+        return -1;
+    if (!int_in(json_object_get(t, "partBytes"), 1, SB_PART_BYTES_MAX))
+        return bad(field, "tx", "partBytes", NULL);
+    if (!int_in(json_object_get(t, "sessionTtlMs"), 1,
+                SB_SESSION_TTL_MS_MAX))
+        return bad(field, "tx", "sessionTtlMs", NULL);
+    if (!int_in(json_object_get(t, "maxFileNameBytes"), 1,
+                SB_FILE_NAME_BYTES_MAX))
+        return bad(field, "tx", "maxFileNameBytes", NULL);
     return 0;
 }
 
@@ -280,14 +312,36 @@ int sb_config_merge(sb_config *cfg, json_t *patch, char field[FIELD_MAX])
     return rc;
 }
 
+/* The settings that have a default, as GET /admin/config shows them when
+ * nothing is configured; NULL when out of memory. */
+static json_t *defaults_doc(void)
+{
+    return json_pack("{s:{s:I,s:s,s:{s:I,s:I,s:I},s:I,s:I,s:I}}", "tx",
+                     "processingMs", (json_int_t)0, "etag", "md5", "limits",
+                     "json", (json_int_t)SB_LIMIT_JSON_DEFAULT, "multipart",
+                     (json_int_t)SB_LIMIT_MULTIPART_DEFAULT, "chunked",
+                     (json_int_t)SB_LIMIT_CHUNKED_DEFAULT, "partBytes",
+                     (json_int_t)SB_PART_BYTES_DEFAULT, "sessionTtlMs",
+                     (json_int_t)SB_SESSION_TTL_MS_DEFAULT, "maxFileNameBytes",
+                     (json_int_t)SB_FILE_NAME_BYTES_DEFAULT);
+}
+
 json_t *sb_config_get(sb_config *cfg)
 {
-    json_t *copy;
+    json_t *shown = defaults_doc();
+    json_t *doc;
 
     pthread_mutex_lock(&cfg->lock);
-    copy = json_deep_copy(cfg->doc);
+    doc = json_deep_copy(cfg->doc);
     pthread_mutex_unlock(&cfg->lock);
-    return copy;
+    /* The document never holds a null (the merge removes them), so this
+     * only lays what is configured over the defaults. */
+    if (shown == NULL || doc == NULL || merge_patch(shown, doc) != 0) {
+        json_decref(shown);
+        shown = NULL;
+    }
+    json_decref(doc);
+    return shown;
 }
 
 /* doc[a][b] with the lock held; NULL when absent. */
@@ -417,5 +471,32 @@ void sb_config_tx(sb_config *cfg, long *processing_ms, int *opaque_etag)
                                                    "processingMs"));
     etag = json_string_value(get2(cfg, "tx", "etag"));
     *opaque_etag = etag != NULL && strcmp(etag, "opaque") == 0;
+    pthread_mutex_unlock(&cfg->lock);
+}
+
+/* tx[key], or tx.limits[key] when in_limits, as an integer; def when not
+ * configured. Called with the lock held. */
+static int64_t tx_int(sb_config *cfg, int in_limits, const char *key,
+                      int64_t def)
+{
+    json_t *tx = json_object_get(cfg->doc, "tx");
+    json_t *v = json_object_get(in_limits ? json_object_get(tx, "limits")
+                                          : tx, key);
+
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
+}
+
+void sb_config_uploads(sb_config *cfg, sb_upload_cfg *u)
+{
+    pthread_mutex_lock(&cfg->lock);
+    u->limit_json = tx_int(cfg, 1, "json", SB_LIMIT_JSON_DEFAULT);
+    u->limit_multipart = tx_int(cfg, 1, "multipart",
+                                SB_LIMIT_MULTIPART_DEFAULT);
+    u->limit_chunked = tx_int(cfg, 1, "chunked", SB_LIMIT_CHUNKED_DEFAULT);
+    u->part_bytes = tx_int(cfg, 0, "partBytes", SB_PART_BYTES_DEFAULT);
+    u->session_ttl_ms = tx_int(cfg, 0, "sessionTtlMs",
+                               SB_SESSION_TTL_MS_DEFAULT);
+    u->max_file_name_bytes = tx_int(cfg, 0, "maxFileNameBytes",
+                                    SB_FILE_NAME_BYTES_DEFAULT);
     pthread_mutex_unlock(&cfg->lock);
 }

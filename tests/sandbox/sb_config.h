@@ -11,6 +11,7 @@
 #define SB_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -39,6 +40,31 @@ typedef struct sb_rate_rule {
 
 #define SB_WEBHOOK_RETRIES_MAX 16
 
+/* The largest file (decoded bytes) each upload mode takes by default. */
+#define SB_LIMIT_JSON_DEFAULT (1LL << 30)
+#define SB_LIMIT_MULTIPART_DEFAULT (2LL << 30)
+#define SB_LIMIT_CHUNKED_DEFAULT (64LL << 30)
+/* The part size of chunked sessions, by default and at the most: a part
+ * is one request body, spilled to disk like an upload. */
+#define SB_PART_BYTES_DEFAULT (8LL << 20)
+#define SB_PART_BYTES_MAX (1LL << 30)
+#define SB_SESSION_TTL_MS_DEFAULT 3600000LL
+/* Ten years: an expiry that the clock and RFC 3339 can still tell. */
+#define SB_SESSION_TTL_MS_MAX (3650LL * 86400000)
+#define SB_FILE_NAME_BYTES_DEFAULT 255LL
+#define SB_FILE_NAME_BYTES_MAX (1LL << 20)
+
+/* The transaction system's upload settings (tx.limits.json, .multipart,
+ * .chunked, tx.partBytes, tx.sessionTtlMs, tx.maxFileNameBytes). */
+typedef struct sb_upload_cfg {
+    int64_t limit_json;
+    int64_t limit_multipart;
+    int64_t limit_chunked;
+    int64_t part_bytes;
+    int64_t session_ttl_ms;
+    int64_t max_file_name_bytes;
+} sb_upload_cfg;
+
 /* The webhook sender's schedule: delays_ms[0..n) between a failed send
  * and its next attempt, and the chance of a duplicate after a success. */
 typedef struct sb_webhook_cfg {
@@ -63,8 +89,9 @@ void sb_config_free(sb_config *cfg);
  * bad field ("rateLimit.crm.style") and -1 is returned. */
 int sb_config_merge(sb_config *cfg, json_t *patch, char field[128]);
 
-/* A copy of the whole document, the caller's to free; NULL when out of
- * memory. */
+/* A copy of the whole document with the defaults of the tx settings
+ * filled in where nothing is configured, the caller's to free; NULL when
+ * out of memory. */
 json_t *sb_config_get(sb_config *cfg);
 
 /* True when the API demands OAuth2 bearer tokens instead of X-API-Key. */
@@ -95,5 +122,9 @@ int sb_config_subscription(sb_config *cfg, const char *api_name,
  * "stored"; and whether tx.etag is "opaque" (a weak W/"abc123" instead of
  * the quoted md5 of the bytes). */
 void sb_config_tx(sb_config *cfg, long *processing_ms, int *opaque_etag);
+
+/* Fills u with the upload settings in force, each at its default
+ * (SB_LIMIT_*_DEFAULT and the others above) when not configured. */
+void sb_config_uploads(sb_config *cfg, sb_upload_cfg *u);
 
 #endif

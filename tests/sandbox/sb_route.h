@@ -28,6 +28,7 @@ typedef struct sb_route {
     int idempotent;          /* honours Idempotency-Key (sb_call.idem_*) */
     const char *profile;     /* "vendor-crm" or "vendor-tx" for the vendor-
                               * shaped routes (subscription key), or NULL */
+    sb_precheck precheck;    /* refuses from the headers alone, or NULL */
 } sb_route;
 
 typedef enum {

@@ -44,7 +44,8 @@ struct sb_state {
 
 static const char *const fault_names[SB_FAULT_NONE] = {
     "crm_meta", "crm_content", "tx_upload", "tx_get", "tx_search",
-    "crm_list", "tx_accounts"
+    "crm_list", "tx_accounts", "tx_session_start", "tx_session_part",
+    "tx_session_complete", "tx_session_get"
 };
 
 sb_fault_route sb_fault_route_parse(const char *name)

@@ -32,6 +32,10 @@ typedef enum {
     SB_FAULT_TX_SEARCH,
     SB_FAULT_CRM_LIST,
     SB_FAULT_TX_ACCOUNTS,
+    SB_FAULT_TX_SESSION_START,
+    SB_FAULT_TX_SESSION_PART,
+    SB_FAULT_TX_SESSION_COMPLETE,
+    SB_FAULT_TX_SESSION_GET,
     SB_FAULT_NONE /* also the number of fault routes */
 } sb_fault_route;
 
@@ -47,8 +51,9 @@ typedef struct sb_fault {
 } sb_fault;
 
 /* Parses "crm_meta", "crm_content", "tx_upload", "tx_get", "tx_search",
- * "crm_list" or "tx_accounts";
- * anything else gives SB_FAULT_NONE. */
+ * "crm_list", "tx_accounts", "tx_session_start", "tx_session_part",
+ * "tx_session_complete" or "tx_session_get"; anything else gives
+ * SB_FAULT_NONE. */
 sb_fault_route sb_fault_route_parse(const char *name);
 
 /* The name of a fault route, the inverse of sb_fault_route_parse; NULL for

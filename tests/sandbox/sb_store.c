@@ -147,14 +147,34 @@ out:
     return rc;
 }
 
-/* Feeds the whole file behind fd, from its start, to the digest. */
-static int digest_file(int fd, ds_digest *dg, ds_err *err)
+/* Writes n bytes of buf to out at offset, retrying short writes. */
+static int write_at(int out, const char *buf, size_t n, uint64_t offset,
+                    ds_err *err)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(out, buf, n, (off_t)offset);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return ds_err_set(err, "store_failed",
+                              "write: %s", strerror(errno));
+        buf += w;
+        n -= (size_t)w;
+        offset += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* Feeds what is left of in to the digest and, when out is not -1, writes
+ * it to out from offset on. */
+static int pump(int in, int out, uint64_t offset, ds_digest *dg,
+                ds_err *err)
 {
     char buf[64 * 1024];
-    off_t off = 0;
 
     for (;;) {
-        ssize_t got = pread(fd, buf, sizeof(buf), off);
+        ssize_t got = read(in, buf, sizeof(buf));
 
         if (got < 0 && errno == EINTR)
             continue;
@@ -166,23 +186,23 @@ static int digest_file(int fd, ds_digest *dg, ds_err *err)
         if (ds_digest_update(dg, buf, (size_t)got) != 0)
             return ds_err_set(err, "digest_failed",
                               "digest update failed");
-        off += got;
+        if (out >= 0 && write_at(out, buf, (size_t)got, offset, err) != 0)
+            return -1;
+        offset += (uint64_t)got;
     }
 }
 
 int sb_store_corrupt(const char *path, uint64_t offset,
                      char md5_hex[DS_MD5_HEX_LEN + 1], ds_err *err)
 {
-    char sha_hex[DS_SHA256_HEX_LEN + 1];
-    ds_digest *dg = ds_digest_new();
     unsigned char byte;
     uint64_t size;
     int fd = open(path, O_RDWR | O_CLOEXEC);
     int rc = -1;
 
-    if (dg == NULL || fd < 0) {
-        ds_err_set(err, "store_failed", "open %s: %s",
-                   path, dg == NULL ? "out of memory" : strerror(errno));
+    if (fd < 0) {
+        ds_err_set(err, "store_failed", "open %s: %s", path,
+                   strerror(errno));
         goto out;
     }
     /* Every bit flipped: the byte differs whatever it was. */
@@ -197,11 +217,31 @@ int sb_store_corrupt(const char *path, uint64_t offset,
                    strerror(errno));
         goto out;
     }
-    if (digest_file(fd, dg, err) != 0)
+    rc = 0;
+
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc == 0 ? sb_store_digest(path, md5_hex, &size, err) : -1;
+}
+
+int sb_store_digest(const char *path, char md5_hex[DS_MD5_HEX_LEN + 1],
+                    uint64_t *size, ds_err *err)
+{
+    char sha_hex[DS_SHA256_HEX_LEN + 1];
+    ds_digest *dg = ds_digest_new();
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = -1;
+
+    if (dg == NULL || fd < 0) {
+        ds_err_set(err, "store_failed", "open %s: %s",
+                   path, dg == NULL ? "out of memory" : strerror(errno));
         goto out;
-    if (ds_digest_final(dg, sha_hex, md5_hex, &size) != 0) {
-        ds_err_set(err, "digest_failed",
-                   "digest final failed");
+    }
+    if (pump(fd, -1, 0, dg, err) != 0)
+        goto out;
+    if (ds_digest_final(dg, sha_hex, md5_hex, size) != 0) {
+        ds_err_set(err, "digest_failed", "digest final failed");
         goto out;
     }
     rc = 0;
@@ -209,6 +249,38 @@ int sb_store_corrupt(const char *path, uint64_t offset,
 out:
     if (fd >= 0)
         close(fd);
+    ds_digest_free(dg);
+    return rc;
+}
+
+int sb_store_copy_at(const char *src, const char *dst, uint64_t offset,
+                     char md5_hex[DS_MD5_HEX_LEN + 1], uint64_t *size,
+                     ds_err *err)
+{
+    char sha_hex[DS_SHA256_HEX_LEN + 1];
+    ds_digest *dg = ds_digest_new();
+    int in = src != NULL ? open(src, O_RDONLY | O_CLOEXEC) : -1;
+    int out = open(dst, O_WRONLY | O_CLOEXEC);
+    int rc = -1;
+
+    if (dg == NULL || in < 0 || out < 0) {
+        ds_err_set(err, "store_failed", "open: %s",
+                   dg == NULL ? "out of memory" : strerror(errno));
+        goto out;
+    }
+    if (pump(in, out, offset, dg, err) != 0)
+        goto out;
+    if (ds_digest_final(dg, sha_hex, md5_hex, size) != 0) {
+        ds_err_set(err, "digest_failed", "digest final failed");
+        goto out;
+    }
+    rc = 0;
+
+out:
+    if (in >= 0)
+        close(in);
+    if (out >= 0 && close(out) != 0 && rc == 0)
+        rc = ds_err_set(err, "store_failed", "close: %s", strerror(errno));
     ds_digest_free(dg);
     return rc;
 }

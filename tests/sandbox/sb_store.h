@@ -39,4 +39,18 @@ int sb_store_b64(const char *dir, const char *b64, size_t n,
 int sb_store_corrupt(const char *path, uint64_t offset,
                      char md5_hex[DS_MD5_HEX_LEN + 1], ds_err *err);
 
+/* Writes the lower-case hex MD5 and the size of the file at path. For
+ * the assembled file of a chunked session. Returns 0 or -1 with err
+ * set. */
+int sb_store_digest(const char *path, char md5_hex[DS_MD5_HEX_LEN + 1],
+                    uint64_t *size, ds_err *err);
+
+/* Copies the whole file at src into the existing file at dst from byte
+ * offset on, computing the MD5 and size of what was copied. For a part of
+ * a chunked session: its spilled body into the session's file. Returns 0
+ * or -1 with err set. */
+int sb_store_copy_at(const char *src, const char *dst, uint64_t offset,
+                     char md5_hex[DS_MD5_HEX_LEN + 1], uint64_t *size,
+                     ds_err *err);
+
 #endif

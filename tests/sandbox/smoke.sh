@@ -95,37 +95,37 @@ test_upload() {
     local r id pdf=$SAMPLES/multicolumn.pdf
     upload_body m.pdf doc_7 "$pdf" >"$WORK/up.json"
     r=$(req POST /v1/transactions/txn_1001/documents -H "X-API-Key: $DEST_KEY" \
-        --data-binary @"$WORK/up.json")
+        -H "$JSON_TYPE" --data-binary @"$WORK/up.json")
     check "upload" 201 "${r%% *}"
     id=$(echo "${r#* }" | json_field '["id"]')
     r=$(req GET "/v1/documents/$id" -H "X-API-Key: $DEST_KEY")
     check "md5" "$(md5sum <"$pdf" | cut -d' ' -f1)" \
         "$(echo "${r#* }" | json_field '["md5Checksum"]')"
     check "second transaction (object form)" 201 \
-        "$(req POST /v1/transactions/txn_1002/documents \
+        "$(req POST /v1/transactions/txn_1002/documents -H "$JSON_TYPE" \
            -H "X-API-Key: $DEST_KEY" --data-binary @"$WORK/up.json" |
            cut -d' ' -f1)"
     check "uploads by source" 2 "$(curl -s "$BASE/admin/tx/documents" |
         json_field '["uploadsBySource"]["doc_7"]')"
     check "unknown transaction" 404 \
-        "$(req POST /v1/transactions/txn_9/documents \
+        "$(req POST /v1/transactions/txn_9/documents -H "$JSON_TYPE" \
            -H "X-API-Key: $DEST_KEY" --data-binary @"$WORK/up.json" |
            cut -d' ' -f1)"
     check "upload without key" 401 \
-        "$(req POST /v1/transactions/txn_1001/documents \
+        "$(req POST /v1/transactions/txn_1001/documents -H "$JSON_TYPE" \
            --data-binary @"$WORK/up.json" | cut -d' ' -f1)"
     check "missing field" 'missing_field' \
-        "$(req POST /v1/transactions/txn_1001/documents \
+        "$(req POST /v1/transactions/txn_1001/documents -H "$JSON_TYPE" \
            -H "X-API-Key: $DEST_KEY" -d '{"fileName":"a"}' |
            cut -d' ' -f2- | json_field '["reason"]')"
     local head='{"fileName":"a","mimeType":"b","documentDate":"d",
         "sourceDocumentId":"s","content":'
     check "whitespace in base64" whitespace_in_content \
-        "$(req POST /v1/transactions/txn_1001/documents \
+        "$(req POST /v1/transactions/txn_1001/documents -H "$JSON_TYPE" \
            -H "X-API-Key: $DEST_KEY" -d "$head\"QUJD\\nREVG\"}" |
            cut -d' ' -f2- | json_field '["reason"]')"
     check "bad base64" bad_base64 \
-        "$(req POST /v1/transactions/txn_1001/documents \
+        "$(req POST /v1/transactions/txn_1001/documents -H "$JSON_TYPE" \
            -H "X-API-Key: $DEST_KEY" -d "$head\"QQ=A\"}" |
            cut -d' ' -f2- | json_field '["reason"]')"
 }
@@ -142,7 +142,7 @@ test_search() {
     upload_body s.pdf doc_s2 "$SAMPLES/habibi.pdf" >"$WORK/s2.json"
     for t in txn_1001/doc_s1 txn_1001/doc_s2 txn_1001/doc_s1 txn_1002/doc_s1
     do
-        r=$(req POST "/v1/transactions/${t%/*}/documents" \
+        r=$(req POST "/v1/transactions/${t%/*}/documents" -H "$JSON_TYPE" \
             -H "X-API-Key: $DEST_KEY" --data-binary @"$WORK/${t#*/doc_}.json")
         [ "${r%% *}" = 201 ] || echo "upload for the search: $r"
     done
@@ -184,7 +184,7 @@ test_big_upload() {
     head -c 30000000 /dev/urandom >"$WORK/big"
     upload_body big doc_big "$WORK/big" >"$WORK/big.json"
     r=$(req POST /v1/transactions/txn_1001/documents -H "X-API-Key: $DEST_KEY" \
-        --data-binary @"$WORK/big.json")
+        -H "$JSON_TYPE" --data-binary @"$WORK/big.json")
     check "30 MB upload" 201 "${r%% *}"
     id=$(echo "${r#* }" | json_field '["id"]')
     check "30 MB md5" "$(md5sum <"$WORK/big" | cut -d' ' -f1)" \
@@ -310,7 +310,7 @@ test_idempotency() {
     req POST /admin/faults -d '{"route":"tx_upload","delayMs":3000}' \
         >/dev/null
     curl -s -o /dev/null --max-time 1 -H "X-API-Key: $DEST_KEY" \
-        -H "Idempotency-Key: key-3" --data-binary @"$WORK/i3.json" \
+        -H "Idempotency-Key: key-3" -H "$JSON_TYPE" --data-binary @"$WORK/i3.json" \
         "$BASE/v1/transactions/txn_1001/documents"
     rc=$?
     check "client gave up during the delay" 28 "$rc"

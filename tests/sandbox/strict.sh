@@ -16,25 +16,6 @@ set -u
 PDF=$SAMPLES/habibi.pdf
 SUB_KEY=sub-test-key
 
-# call METHOD PATH [curl args...]: the status; headers in $WORK/h (CR
-# stripped), body in $WORK/b.
-call() {
-    local m=$1 p=$2
-    shift 2
-    curl -s -X "$m" -D "$WORK/h.raw" -o "$WORK/b" -w '%{http_code}' "$@" \
-        "$BASE$p"
-    tr -d '\r' <"$WORK/h.raw" >"$WORK/h"
-}
-
-# hdr NAME: the value of header NAME of the last call, "-" without one.
-hdr() {
-    local v
-    v=$(grep -i "^$1:" "$WORK/h" | head -1 | cut -d' ' -f2-)
-    echo "${v:--}"
-}
-
-body() { json_field "$1" <"$WORK/b"; }
-
 # fresh_window MS: waits for the start of a fixed window of MS when less
 # than 3 s of the current one is left, so that a few requests share one.
 fresh_window() {
@@ -274,7 +255,7 @@ test_x_ratelimit() {
         "$([ "$reset" -gt 0 ] && [ "$reset" -le 10000 ] && echo yes)"
     call GET /v1/documents/tdoc_1 "${tx[@]}" >/dev/null
     check "x-ratelimit 429" '429 0 rate_limited' "$(call POST \
-        /v1/transactions/txn_1001/documents "${tx[@]}" \
+        /v1/transactions/txn_1001/documents "${tx[@]}" -H "$JSON_TYPE" \
         --data-binary @"$WORK/up.json") $(hdr X-RateLimit-Remaining) $(
         body '["error"]')"
     check "429 not served" 0 "$(tx_count uploadsBySource lim_1)"
@@ -328,7 +309,7 @@ print("yes" if time.time() - 1 <= t <= time.time() + 41 and
 tx_upload() {
     upload_body habibi.pdf "$1" "$PDF" >"$WORK/u.json"
     call POST /v1/transactions/txn_1001/documents -H "X-API-Key: $DEST_KEY" \
-        --data-binary @"$WORK/u.json" >/dev/null
+        -H "$JSON_TYPE" --data-binary @"$WORK/u.json" >/dev/null
     body '["id"]'
 }
 
