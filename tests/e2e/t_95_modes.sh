@@ -66,21 +66,20 @@ has_record() { topic_records "$2" | grep -q "^$1 "; }
 # multipart's, which it keeps at 1.5 MiB.
 sandbox_config '{"tx": {"partBytes": 262144, "limits": {"json": 65536,
                  "multipart": 1572864, "chunked": 4194304}}}'
-connector_variant connectors/sandbox-apikey.json "$dir/all.json" '
+limits='
 m = c["destination"]["upload"]["modes"]
 m["json_base64"]["maxBytes"] = 65536
 m["multipart"]["maxBytes"] = 1048576
 m["chunked"]["maxBytes"] = 4194304
-m["chunked"]["partBytes"] = 262144'
-connector_variant "$dir/all.json" "$dir/json-chunked.json" \
-    'del c["destination"]["upload"]["modes"]["multipart"]'
-connector_variant "$dir/all.json" "$dir/chunked.json" '
-m = c["destination"]["upload"]["modes"]
-del m["multipart"], m["json_base64"]'
-connector_variant "$dir/all.json" "$dir/overclaim.json" '
-m = c["destination"]["upload"]["modes"]
-m["multipart"]["maxBytes"] = 2097152
-del m["chunked"]'
+m["chunked"]["partBytes"] = 262144
+'
+connector_variant connectors/sandbox-apikey.json "$dir/all.json" "$limits"
+connector_variant connectors/sandbox-apikey.json "$dir/json-chunked.json" \
+    "$limits"'del m["multipart"]'
+connector_variant connectors/sandbox-apikey.json "$dir/chunked.json" \
+    "$limits"'del m["multipart"], m["json_base64"]'
+connector_variant connectors/sandbox-apikey.json "$dir/overclaim.json" \
+    "$limits"'m["multipart"]["maxBytes"] = 2097152; del m["chunked"]'
 
 gen "$dir/over-json.bin" 65537
 gen "$dir/over-multipart.bin" 1048577
@@ -178,11 +177,14 @@ assert_eq "nothing was stored" 0 "$(uploads_of "$id")"
 
 # --- C07 in multipart and chunked: OAuth2 on the transaction system, a
 # 401 once the whole body (or part) is in.
-sandbox_config '{"tx": {"partBytes": 1048576}, "auth": {"tx": {"mode": "oauth2"}}}'
-connector_variant connectors/sandbox-oauth2.json "$dir/oauth.json" '
+sandbox_config '{"tx": {"partBytes": 1048576, "limits": null},
+                 "auth": {"tx": {"mode": "oauth2"}}}'
+oauth='
 m = c["destination"]["upload"]["modes"]
 m["chunked"]["partBytes"] = 1048576
-c["source"] = json.load(open(sys.argv[1].replace("sandbox-oauth2", "sandbox-apikey")))["source"]'
+c["source"] = json.load(open(sys.argv[1].replace("sandbox-oauth2", "sandbox-apikey")))["source"]
+'
+connector_variant connectors/sandbox-oauth2.json "$dir/oauth.json" "$oauth"
 curl -s --max-time 10 -H 'Content-Type: application/json' \
     --data-binary '{"clientId": "docsync-tx"}' "$SANDBOX_URL/admin/oauth/refresh-token" \
     | json_get refresh_token > "$dir/seed-token"
@@ -194,8 +196,7 @@ gen "$dir/c07.bin" 5242880
 sandbox_fault '{"route":"tx_upload","status":401,"afterBody":true}'
 synced "multipart: a 401 after the whole 5 MiB body" "$(uniq_id t95_c07_mp)" \
     "$dir/c07.bin" multipart
-connector_variant "$dir/oauth.json" "$dir/oauth-chunked.json" '
-m = c["destination"]["upload"]["modes"]
+connector_variant connectors/sandbox-oauth2.json "$dir/oauth-chunked.json" "$oauth"'
 del m["multipart"], m["json_base64"]'
 with_connector "$dir/oauth-chunked.json" uploader
 sandbox_fault '{"route":"tx_session_part","delayMs":1}'
