@@ -69,8 +69,9 @@ typedef struct ds_loop_conf {
     long breaker_max_ms;        /* BREAKER_COOLDOWN_MAX_MS: longest pause */
     long max_poll_interval_ms;  /* KAFKA_MAX_POLL_INTERVAL_MS */
     struct ds_redis *redis;     /* optional: keeps one document's records in
-                                 * order across retries, and marks a
-                                 * dead-lettered document failed */
+                                 * order across retries, marks a
+                                 * dead-lettered document failed and keeps
+                                 * the blob its record names (ds_blobref.h) */
 } ds_loop_conf;
 
 /* Fills conf with the defaults for stage, then overrides them from the
