@@ -284,6 +284,13 @@ int ds_blobref_keep(ds_redis *r, const char *sha256, const char *doc_id,
     return 0;
 }
 
+/* A score as Redis writes it, in epoch ms. Read as a double: Redis may
+ * write a whole number of that size in exponent form. */
+static long long score_ms(const char *text)
+{
+    return (long long)strtod(text, NULL);
+}
+
 int ds_blobref_unkeep(ds_redis *r, const char *sha256, const char *doc_id,
                       long long *since_ms, ds_err *err)
 {
@@ -299,7 +306,7 @@ int ds_blobref_unkeep(ds_redis *r, const char *sha256, const char *doc_id,
     if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL)
         return unexpected(reply, err, "unkeep blob");
     if (reply->type == REDIS_REPLY_STRING)
-        *since_ms = strtoll(reply->str, NULL, 10);
+        *since_ms = score_ms(reply->str);
     freeReplyObject(reply);
     return 0;
 }
@@ -311,7 +318,7 @@ static long long elem_ms(const redisReply *reply, size_t i)
 
     if (e == NULL || e->type != REDIS_REPLY_STRING || e->str[0] == '\0')
         return -1;
-    return strtoll(e->str, NULL, 10);
+    return score_ms(e->str);
 }
 
 int ds_blobref_look_up(ds_redis *r, const char *sha256, const char *doc_id,
@@ -380,7 +387,7 @@ int ds_blobref_kept_each(ds_redis *r, ds_blobref_entry_fn fn, void *ctx,
             if (parse_member(reply->element[i]->str, buf, sizeof(buf),
                              &e) < 0)
                 continue;
-            e.since_ms = strtoll(reply->element[i + 1]->str, NULL, 10);
+            e.since_ms = score_ms(reply->element[i + 1]->str);
             if (fn(ctx, &e) != 0) {
                 freeReplyObject(reply);
                 return 0;
