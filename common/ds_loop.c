@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ds_blobref.h"
 #include "ds_breaker.h"
 #include "ds_config.h"
 #include "ds_kafka.h"
@@ -33,6 +34,13 @@
 #define MAX_PARKED 256
 
 static volatile sig_atomic_t stop_requested;
+
+/* The stage's periodic work (ds_loop_every), when it has some. */
+static struct {
+    ds_tick_fn fn;
+    void *ctx;
+    long every_ms;
+} tick;
 
 /* A retry-topic partition paused until its first record is due. */
 typedef struct parked {
@@ -75,6 +83,13 @@ typedef struct record {
  * (its partition was sought back to it: it comes again), or left because
  * a stop cut a wait short. */
 typedef enum { DONE, DEFERRED, LEFT } outcome;
+
+void ds_loop_every(long every_ms, ds_tick_fn fn, void *ctx)
+{
+    tick.fn = fn;
+    tick.ctx = ctx;
+    tick.every_ms = every_ms > 0 ? every_ms : 1;
+}
 
 void ds_loop_stop(void)
 {
@@ -401,13 +416,33 @@ static char *dlq_value(const record *rec, size_t *len)
     return out;
 }
 
+/* A record that names a blob (the "blob" field of the records' contract,
+ * docs/contracts.md) leaves its document holding that blob when it is
+ * dead-lettered, so that a replay finds the file. The loop is the one
+ * place where every stage dead-letters, so it notes here when that hold
+ * began to be kept; the verifier's sweep ends it after BLOB_RETENTION_S
+ * (ds_blobref.h), and a replay takes it out of the sweep's way. The loop
+ * knows the field, not the store: the retention is the verifier's. */
+static int keep_blob(loop *lp, const record *rec, ds_err *err)
+{
+    const char *sha = json_string_value(json_object_get(rec->msg.value,
+                                                        "blob"));
+
+    if (!ds_blob_ref_valid(sha))
+        return 0;
+    return ds_blobref_keep(lp->conf->redis, sha, rec->key, ds_time_wall_ms(),
+                           NULL, err);
+}
+
 /* Marks the document failed, with the reason, once its DLQ record is in
- * Kafka. A Redis that is down is waited for, as an outage pauses the
- * stage anyway: a document left "received" while it sits in the DLQ would
- * mislead whoever reads its status. Only a stop request cuts the wait. */
+ * Kafka, and keeps the blob it names (keep_blob). A Redis that is down is
+ * waited for, as an outage pauses the stage anyway: a document left
+ * "received" while it sits in the DLQ would mislead whoever reads its
+ * status, and a blob left without its time would be kept for ever. Only a
+ * stop request cuts the wait. */
 static void mark_failed(loop *lp, const record *rec, const ds_err *err)
 {
-    int attempt;
+    int attempt, marked = 0;
 
     if (lp->conf->redis == NULL || !ds_doc_id_valid(rec->key))
         return;
@@ -418,8 +453,12 @@ static void mark_failed(loop *lp, const record *rec, const ds_err *err)
         ds_err merr;
 
         ds_err_clear(&merr);
-        if (ds_state_mark(lp->conf->redis, rec->key, lp->stage->name,
-                          "failed", err->reason, &merr) == 0)
+        /* The timeline entry is not repeated when only the blob failed. */
+        if (!marked && ds_state_mark(lp->conf->redis, rec->key,
+                                     lp->stage->name, "failed", err->reason,
+                                     &merr) == 0)
+            marked = 1;
+        if (marked && keep_blob(lp, rec, &merr) == 0)
             return;
         ev.error = merr.reason;
         ds_log_event_write(DS_LOG_WARN, &ev);
@@ -922,6 +961,23 @@ static outcome consume_one(loop *lp, rd_kafka_message_t *m)
     return rc;
 }
 
+/* Runs the stage's periodic work when it is due. Returns the wait in ms
+ * until it is due again, at most max_ms. */
+static long run_tick(long long *next_ms, long max_ms)
+{
+    long long now;
+
+    if (tick.fn == NULL)
+        return max_ms;
+    now = ds_time_mono_ms();
+    if (now >= *next_ms)
+        *next_ms = now + (tick.fn(tick.ctx) ? 0 : tick.every_ms);
+    now = ds_time_mono_ms();
+    if (*next_ms <= now)
+        return 0;
+    return *next_ms - now < max_ms ? (long)(*next_ms - now) : max_ms;
+}
+
 /* Lets the breaker's cooldown run out, then resumes for one probe.
  * Returns the time left, 0 when records may be taken. */
 static long breaker_tick(loop *lp)
@@ -940,6 +996,7 @@ int ds_loop_run(const ds_stage *stage, const ds_loop_conf *conf,
 {
     loop lp;
     long undelivered;
+    long long tick_next = 0;
 
     memset(&lp, 0, sizeof(lp));
     lp.stage = stage;
@@ -959,7 +1016,7 @@ int ds_loop_run(const ds_stage *stage, const ds_loop_conf *conf,
                stage->in_topic, conf->retry_topic, conf->group);
 
     while (!stop_requested) {
-        long wait = resume_due(&lp, 200);
+        long wait = run_tick(&tick_next, resume_due(&lp, 200));
         long left = breaker_tick(&lp);
         rd_kafka_message_t *m;
 

@@ -15,6 +15,10 @@
  * every document's attempts. Permanent failures and spent retries go to the
  * DLQ with the original key and value and headers that name the cause.
  * SIGTERM and SIGINT finish the record in hand, commit, and return.
+ *
+ * A stage may also give the loop periodic work (ds_loop_every), which the
+ * loop runs between records on its own thread: no locks, and no record
+ * waits for it longer than one short batch.
  */
 #ifndef DS_LOOP_H
 #define DS_LOOP_H
@@ -65,8 +69,9 @@ typedef struct ds_loop_conf {
     long breaker_max_ms;        /* BREAKER_COOLDOWN_MAX_MS: longest pause */
     long max_poll_interval_ms;  /* KAFKA_MAX_POLL_INTERVAL_MS */
     struct ds_redis *redis;     /* optional: keeps one document's records in
-                                 * order across retries, and marks a
-                                 * dead-lettered document failed */
+                                 * order across retries, marks a
+                                 * dead-lettered document failed and keeps
+                                 * the blob its record names (ds_blobref.h) */
 } ds_loop_conf;
 
 /* Fills conf with the defaults for stage, then overrides them from the
@@ -77,6 +82,18 @@ int ds_loop_conf_load(ds_loop_conf *conf, const char *stage, ds_err *err);
  * after a clean shutdown, -1 with err when the loop could not start. */
 int ds_loop_run(const ds_stage *stage, const ds_loop_conf *conf,
                 ds_err *err);
+
+/* Periodic work: runs one bounded batch and returns 1 when more is due at
+ * once, 0 when it can wait for its next interval. */
+typedef int (*ds_tick_fn)(void *ctx);
+
+/* Has ds_loop_run call fn(ctx) every every_ms between records, the first
+ * time when it starts: work a stage does on a clock rather than per record
+ * (the verifier's sweep of expired blobs). fn runs on the loop's thread, so
+ * it must keep each call short; when it returns 1 it is called again after
+ * the next record instead of a whole interval later. One per process; fn
+ * NULL removes it. Call before ds_loop_run. */
+void ds_loop_every(long every_ms, ds_tick_fn fn, void *ctx);
 
 /* Asks the loop to stop; safe from a signal handler. */
 void ds_loop_stop(void);

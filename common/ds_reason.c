@@ -153,7 +153,8 @@ static const ds_reason table[] = {
     {"blob_digest", T, 0, 0, "hashing a blob failed",
      "check the OpenSSL installation"},
     {"blob_missing", P, 0, 0,
-     "the blob a record refers to is not in the store",
+     "the blob a record refers to is not in the store (for a replay of "
+     "an old DLQ record: its BLOB_RETENTION_S ran out)",
      "replay with --to docsync.events to fetch it again"},
     {"blob_bad_ref", P, 0, 0, "a record names a blob that cannot exist",
      "look at the record; fix its producer"},

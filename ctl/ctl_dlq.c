@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl_blobs.h"
 #include "ctl_format.h"
 #include "ctl_msg.h"
 #include "ctl_opt.h"
@@ -18,7 +19,10 @@ static const char LIST_HELP[] =
     "commits nothing. A count goes to stderr.\n"
     "\n"
     "  --json            one JSON object per record (topic, partition,\n"
-    "                    offset, timestamp, key, headers, value), for jq\n"
+    "                    offset, timestamp, key, headers, value, and for\n"
+    "                    a record naming a blob, blob: sha256, state kept,\n"
+    "                    held, expired or released, keptUntil or\n"
+    "                    expiredAt), for jq\n"
     "FILTERS, combined with AND:\n"
     "  --reason R        docsync.reason is R (upload_http_422, ...)\n"
     "  --stage S         the stage that gave up (fetcher, mapper, ...)\n"
@@ -37,8 +41,10 @@ static const char SHOW_HELP[] =
     "usage: docsyncctl dlq show (--at P:O [--at P:O...] | FILTERS | --all)\n"
     "\n"
     "Shows each selected DLQ record whole: its position and time, its key,\n"
-    "every header (failure times also in UTC), and its value as indented\n"
-    "JSON. FILTERS are those of 'docsyncctl dlq list --help'.\n"
+    "the blob it names and whether it is still kept (and until when, with\n"
+    "BLOB_RETENTION_S as the verifier's), every header (failure times also\n"
+    "in UTC), and its value as indented JSON. FILTERS are those of\n"
+    "'docsyncctl dlq list --help'.\n"
     "\n"
     "  --brokers B       Kafka (KAFKA_BROKERS, default localhost:9092)\n"
     "  --dlq-topic T     the DLQ (DLQ_TOPIC, default docsync.dlq)\n";
@@ -49,6 +55,7 @@ typedef struct print_run {
     int json;          /* list: JSON lines */
     int show;          /* show: whole records */
     long long printed;
+    ctl_blob_lookup blobs;  /* show, --json: whether blobs are kept */
 } print_run;
 
 int ctl_dlq_args(const char *command, ctl_conf *conf, ctl_filter *sel,
@@ -117,6 +124,7 @@ int ctl_dlq_report_unseen(const ctl_conf *conf, const ctl_filter *sel)
 static int print_one(void *ctx, const ctl_record *r, ds_err *err)
 {
     print_run *run = ctx;
+    ctl_blob_view blob;
 
     if (!ctl_filter_match(run->sel, r))
         return 0;
@@ -124,12 +132,14 @@ static int print_one(void *ctx, const ctl_record *r, ds_err *err)
      * the table's reason for output that cannot be written. */
     if (ferror(stdout))
         return ds_err_set(err, "http_sink", "stdout is closed");
+    if (run->show || run->json)
+        ctl_blob_view_of(&run->blobs, r, &blob);
     if (run->show) {
         if (run->printed > 0)
             putchar('\n');
-        ctl_format_show(stdout, r, run->conf->dlq_topic);
+        ctl_format_show(stdout, r, run->conf->dlq_topic, &blob);
     } else if (run->json) {
-        if (ctl_format_json(stdout, r, run->conf->dlq_topic) < 0)
+        if (ctl_format_json(stdout, r, run->conf->dlq_topic, &blob) < 0)
             return ds_err_set(err, "out_of_memory", "JSON of %d:%lld",
                               (int)r->partition, (long long)r->offset);
     } else {
@@ -145,11 +155,13 @@ static int print_selected(print_run *run)
 {
     ctl_scan_info info;
     ds_err err;
-    int unseen;
+    int unseen, rc;
 
     ds_err_clear(&err);
-    if (ctl_scan(run->conf, run->sel->at, run->sel->nat, print_one, run,
-                 &info, &err) < 0)
+    rc = ctl_scan(run->conf, run->sel->at, run->sel->nat, print_one, run,
+                  &info, &err);
+    ctl_blob_lookup_clear(&run->blobs);
+    if (rc < 0)
         return ferror(stdout) ? CTL_EXIT_FAIL :
                ctl_error("cannot read %s: %s", run->conf->dlq_topic,
                          err.msg);
@@ -165,7 +177,7 @@ static int print_selected(print_run *run)
 int ctl_dlq_list(ctl_conf *conf, int argc, char **argv)
 {
     static const char *const flags[] = {"--json", NULL};
-    print_run run = {conf, NULL, 0, 0, 0};
+    print_run run = {conf, NULL, 0, 0, 0, {0}};
     ctl_filter sel;
     unsigned set;
     int rc;
@@ -185,7 +197,7 @@ int ctl_dlq_list(ctl_conf *conf, int argc, char **argv)
 int ctl_dlq_show(ctl_conf *conf, int argc, char **argv)
 {
     static const char *const flags[] = {NULL};
-    print_run run = {conf, NULL, 0, 1, 0};
+    print_run run = {conf, NULL, 0, 1, 0, {0}};
     ctl_filter sel;
     unsigned set;
     int rc;

@@ -110,7 +110,33 @@ static json_t *value_json(const ctl_record *r)
     return v != NULL ? v : json_bytes(r->value, r->value_len);
 }
 
-int ctl_format_json(FILE *out, const ctl_record *r, const char *topic)
+/* An epoch-ms time as an ISO-8601 string, or null for -1. */
+static json_t *json_time(long long ms)
+{
+    char iso[CTL_ISO_LEN];
+
+    if (ms < 0)
+        return json_null();
+    ctl_time_iso(ms, iso);
+    return json_string(iso);
+}
+
+/* The blob's object of list --json: sha256, state, and the time its
+ * state has. */
+static json_t *blob_json(const ctl_blob_view *b)
+{
+    json_t *obj = json_pack("{s:s, s:s}", "sha256", b->sha256, "state",
+                            b->state);
+
+    if (obj != NULL && strcmp(b->state, "kept") == 0)
+        json_object_set_new(obj, "keptUntil", json_time(b->until_ms));
+    else if (obj != NULL && strcmp(b->state, "expired") == 0)
+        json_object_set_new(obj, "expiredAt", json_time(b->expired_ms));
+    return obj;
+}
+
+int ctl_format_json(FILE *out, const ctl_record *r, const char *topic,
+                    const ctl_blob_view *blob)
 {
     json_t *obj;
     char *line;
@@ -121,6 +147,11 @@ int ctl_format_json(FILE *out, const ctl_record *r, const char *topic)
                     "timestamp", (json_int_t)r->timestamp_ms,
                     "key", json_bytes(r->key, r->key_len),
                     "headers", headers_object(r), "value", value_json(r));
+    if (obj != NULL && blob != NULL && blob->sha256 != NULL &&
+        json_object_set_new(obj, "blob", blob_json(blob)) < 0) {
+        json_decref(obj);
+        obj = NULL;
+    }
     line = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
     if (line == NULL)
@@ -172,7 +203,34 @@ static void show_header(FILE *out, const ctl_header *h)
     fputc('\n', out);
 }
 
-void ctl_format_show(FILE *out, const ctl_record *r, const char *topic)
+/* Writes the blob's line of show: its name and what becomes of it. */
+static void show_blob(FILE *out, const ctl_blob_view *b)
+{
+    char iso[CTL_ISO_LEN];
+
+    fprintf(out, "blob:      %s ", b->sha256);
+    if (strcmp(b->state, "kept") == 0 && b->until_ms < 0) {
+        fputs("kept until the record is replayed (BLOB_RETENTION_S=0)\n",
+              out);
+    } else if (strcmp(b->state, "kept") == 0) {
+        ctl_time_iso(b->until_ms, iso);
+        fprintf(out, "kept until %s, unless the record is replayed\n", iso);
+    } else if (strcmp(b->state, "held") == 0) {
+        fputs("held by the document, with no deadline (on its way again)\n",
+              out);
+    } else if (strcmp(b->state, "expired") == 0) {
+        ctl_time_iso(b->expired_ms, iso);
+        fprintf(out, "expired at %s: a replay fetches it again "
+                "(--to docsync.events)\n", iso);
+    } else if (strcmp(b->state, "released") == 0) {
+        fputs("no longer held by the document\n", out);
+    } else {
+        fputs("(Redis could not say whether it is kept)\n", out);
+    }
+}
+
+void ctl_format_show(FILE *out, const ctl_record *r, const char *topic,
+                     const ctl_blob_view *blob)
 {
     char iso[CTL_ISO_LEN] = "-";
     json_t *v = value_json(r);
@@ -188,7 +246,10 @@ void ctl_format_show(FILE *out, const ctl_record *r, const char *topic)
         escaped(out, r->key, r->key_len);
     else
         fputs("(none)", out);
-    fputs("\nheaders:\n", out);
+    fputc('\n', out);
+    if (blob != NULL && blob->sha256 != NULL)
+        show_blob(out, blob);
+    fputs("headers:\n", out);
     for (i = 0; i < r->nheaders; i++)
         show_header(out, &r->headers[i]);
 

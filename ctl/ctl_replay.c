@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl_blobs.h"
 #include "ctl_dlq.h"
 #include "ctl_mark.h"
 #include "ctl_msg.h"
 #include "ctl_opt.h"
 #include "ctl_scan.h"
 #include "ctl_time.h"
+#include "ds_blobref.h"
 #include "ds_kafka.h"
 #include "ds_state.h"
 
@@ -25,9 +27,12 @@ static const char HELP[] =
     "docsync.trace_id and adding docsync.replayed_from=P:O, and waits for\n"
     "the broker to confirm it. Then marks the document \"replayed\" in Redis\n"
     "(a timeline entry by docsyncctl with the reason), so that it runs\n"
-    "again, and remembers the replay for 30 days. FILTERS are those of\n"
-    "'docsyncctl dlq list --help'; one of --at, a filter or --all is\n"
-    "required.\n"
+    "again, and remembers the replay for 30 days. A record that names a\n"
+    "blob takes it off the verifier's sweep first, so the file stays while\n"
+    "the document is on its way again (it gets a new deadline if it fails\n"
+    "again); one whose blob expired already is still replayed, with a\n"
+    "note. FILTERS are those of 'docsyncctl dlq list --help'; one of --at,\n"
+    "a filter or --all is required.\n"
     "\n"
     "  --to TOPIC        send them to TOPIC instead: docsync.mapped uploads\n"
     "                    again a document the verifier refused\n"
@@ -108,9 +113,35 @@ static void say_skipped(replay_run *run, const item *it, ctl_mark_found found,
     run->skipped++;
 }
 
+/* Says on stderr that the record's blob is no longer kept for the
+ * document, when that is so: unless it goes to the fetcher, which fetches
+ * the file again, the document fails as blob_missing (or finds the same
+ * bytes held by another document). Quiet when Redis cannot tell. */
+static void note_blob_gone(replay_run *run, const item *it, const char *sha)
+{
+    char iso[CTL_ISO_LEN] = "an earlier sweep";
+    ds_blobref_look look;
+    ds_err err;
+
+    ds_err_clear(&err);
+    if (ds_blobref_look_up(run->redis, sha, it->r->key, &look, &err) < 0 ||
+        look.kept_since_ms >= 0 || look.held)
+        return;
+    if (look.expired_at_ms >= 0)
+        ctl_time_iso(look.expired_at_ms, iso);
+    ctl_note("%s %s: its blob %s is no longer kept (%s %s)%s", it->pos,
+             it->doc, sha, look.expired_at_ms >= 0 ? "expired at" : "released",
+             look.expired_at_ms >= 0 ? iso : "by the document",
+             strcmp(it->target, "docsync.events") == 0 ? "; the fetcher "
+             "fetches it again" : ": it fails as blob_missing unless "
+             "another document holds the same bytes; replay it --to "
+             "docsync.events to fetch the file again");
+}
+
 /* --dry-run: reads the replay mark and says what a replay would do. */
 static void dry_run_one(replay_run *run, const item *it)
 {
+    char sha[DS_SHA256_HEX_LEN + 1];
     long long when_ms;
     ctl_mark_found found;
     ds_err err;
@@ -129,6 +160,8 @@ static void dry_run_one(replay_run *run, const item *it)
     }
     printf("would replay %s %s to %s\n", it->pos, it->doc, it->target);
     run->replayed++;
+    if (ctl_record_blob(it->r, sha))
+        note_blob_gone(run, it, sha);
 }
 
 /* Produces the record's key and value to its source topic and waits for
@@ -171,13 +204,31 @@ static void record_replay(replay_run *run, const item *it, long long ms,
     }
 }
 
+/* Gives the blob its place in the sweep back when the record it was taken
+ * off for did not go out. Best effort: a blob left off is kept until a
+ * replay or a verification, as before retention existed. */
+static void keep_again(replay_run *run, const item *it, const char *sha,
+                       long long since_ms)
+{
+    ds_err err;
+
+    ds_err_clear(&err);
+    if (since_ms >= 0 &&
+        ds_blobref_keep(run->redis, sha, it->r->key, since_ms, NULL,
+                        &err) < 0)
+        ctl_error("%s %s: blob %s is no longer swept: %s", it->pos, it->doc,
+                  sha, err.msg);
+}
+
 /* Claims, produces and records one replay; counts how it went. */
 static void replay_record(replay_run *run, const item *it)
 {
     const char *key = it->r->key;
     int has_doc = key != NULL && ds_doc_id_valid(key);
+    char sha[DS_SHA256_HEX_LEN + 1];
+    int has_blob = ctl_record_blob(it->r, sha);
     ctl_doc_seen seen = {"", ""};
-    long long when_ms, ms;
+    long long when_ms, ms, kept_since = -1;
     ctl_mark_found found = CTL_MARK_NONE;
     ds_err err;
 
@@ -192,15 +243,25 @@ static void replay_record(replay_run *run, const item *it)
     }
     if (has_doc && ctl_doc_seen_read(run->redis, key, &seen, &err) < 0)
         goto release;
+    /* Off the sweep before the record goes, so that the file the replayed
+     * document needs cannot expire under it. */
+    if (has_blob &&
+        ds_blobref_unkeep(run->redis, sha, key, &kept_since, &err) < 0)
+        goto release;
 
     /* Taken before producing, so that the timeline sorts the replay
      * before what the stages do with the replayed record. */
     ms = ctl_now_ms();
-    if (produce(run, it, &err) < 0)
+    if (produce(run, it, &err) < 0) {
+        if (has_blob)
+            keep_again(run, it, sha, kept_since);
         goto release;
+    }
     record_replay(run, it, ms, has_doc ? &seen : NULL);
     printf("replayed %s %s to %s\n", it->pos, it->doc, it->target);
     run->replayed++;
+    if (has_blob && kept_since < 0)
+        note_blob_gone(run, it, sha);
     return;
 
 release:

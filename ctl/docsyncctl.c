@@ -2,8 +2,9 @@
  * docsyncctl.c - the operators' command of docsync.
  *
  * Not a stage: it reads the DLQ, sends chosen records back to the stage
- * that gave up on them, shows a document's state in Redis, and prints the
- * table of failure reasons. Its output goes to stdout, its messages (and
+ * that gave up on them, shows a document's state in Redis and the blobs
+ * kept for dead-lettered documents, and prints the table of failure
+ * reasons. Its output goes to stdout, its messages (and
  * librdkafka's log lines, as JSON) to stderr. Exit codes: 0 ok, 1 failure,
  * 2 usage.
  */
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl_blobs.h"
 #include "ctl_conf.h"
 #include "ctl_connector.h"
 #include "ctl_dlq.h"
@@ -36,6 +38,9 @@ static const char USAGE[] =
     "  dlq replay (--at P:O... | FILTERS | --all) [--dry-run] [--force]\n"
     "                                    send records back where they failed\n"
     "  status DOCUMENT_ID [--json]       a document's state and timeline\n"
+    "  blobs list [--json]               blobs kept for dead-lettered\n"
+    "                                    documents, and until when\n"
+    "  blobs sweep [--limit N]           remove the expired ones now\n"
     "  reasons [--markdown]              every failure reason and what to do\n"
     "  mapping load FILE                 replace the mapping in Redis\n"
     "  mapping show [ACCOUNT]            the mapping in Redis\n"
@@ -63,8 +68,9 @@ static const char USAGE[] =
     "  --version       the version\n"
     "\n"
     "environment: KAFKA_BROKERS, DLQ_TOPIC, REDIS_HOST, REDIS_PORT,\n"
-    "REDIS_TIMEOUT_MS as the stages read them; LOG_LEVEL (default error)\n"
-    "for librdkafka's messages on stderr.\n"
+    "REDIS_TIMEOUT_MS, BLOB_RETENTION_S, BLOB_DIR (or BLOB_STORE) as the\n"
+    "stages read them; LOG_LEVEL (default error) for librdkafka's messages\n"
+    "on stderr.\n"
     "exit status: 0 ok, 1 failure, 2 usage error.\n";
 
 typedef int (*command_fn)(ctl_conf *conf, int argc, char **argv);
@@ -80,6 +86,8 @@ static const command commands[] = {
     {"dlq", "show", ctl_dlq_show},
     {"dlq", "replay", ctl_replay},
     {NULL, "status", ctl_status},
+    {"blobs", "list", ctl_blobs_list},
+    {"blobs", "sweep", ctl_blobs_sweep},
     {NULL, "reasons", ctl_reasons},
     {"mapping", "load", ctl_mapping_load},
     {"mapping", "show", ctl_mapping_show},
@@ -180,6 +188,11 @@ int main(int argc, char **argv)
     }
     if (c == NULL && strcmp(argv[i], "token") == 0) {
         fprintf(stderr, "docsyncctl: token wants show or set (try "
+                "'docsyncctl --help')\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (c == NULL && strcmp(argv[i], "blobs") == 0) {
+        fprintf(stderr, "docsyncctl: blobs wants list or sweep (try "
                 "'docsyncctl --help')\n");
         return CTL_EXIT_USAGE;
     }

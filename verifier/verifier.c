@@ -15,6 +15,13 @@
  * not have is one too (missing_after_upload). A copy whose status says the
  * destination still processes it is asked for again with backoff
  * (destination_processing) until processingMaxMs has passed.
+ *
+ * The verifier is also the stage that removes blobs, so it sweeps the holds
+ * of dead-lettered documents (ds_blobref.h): every BLOB_SWEEP_INTERVAL_S,
+ * between records, it ends at most SWEEP_BATCH holds kept longer than
+ * BLOB_RETENTION_S, removing each blob nobody else holds, and logs and
+ * counts them. Replicas sweep alike; the claim of each entry in Redis
+ * decides which one ends it.
  */
 #include <ctype.h>
 #include <jansson.h>
@@ -36,12 +43,16 @@
 #include "ds_state.h"
 #include "ds_time.h"
 
+/* Most expired holds one sweep call ends, so that records wait little. */
+#define SWEEP_BATCH 100
+
 typedef struct verifier {
     ds_connector *connector;
     ds_api dest;
     ds_doc_view view;
     ds_blob_store *blobs;
     ds_redis *redis;
+    ds_blobref_conf keep;     /* retention of dead-lettered blobs */
 } verifier;
 
 static const ds_program PROGRAM = {
@@ -55,7 +66,10 @@ static const ds_program PROGRAM = {
     "    it: DEST_BASE_URL, DEST_API_KEY (or DEST_API_KEY_FILE),\n"
     "    DEST_API_KEY_HEADER\n"
     "  HTTP_CONNECT_TIMEOUT_MS, HTTP_TIMEOUT_MS, MAX_ATTEMPTS,\n"
-    "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n",
+    "  BACKOFF_BASE_MS, BACKOFF_CAP_MS, RETRY_BUDGET_MS\n"
+    "  BLOB_RETENTION_S (604800; 0: until replayed): how long the blob of a\n"
+    "    dead-lettered document is kept\n"
+    "  BLOB_SWEEP_INTERVAL_S (60): how often expired blobs are looked for\n",
 };
 
 /* What the destination answered for the copy. */
@@ -437,10 +451,63 @@ static int handle(void *ctx, const ds_msg *in, json_t **out, ds_err *err)
     return rc < 0 ? forget_copy(v, doc_id, blob, txn, err) : 0;
 }
 
+/* Logs and counts one hold the sweep ended. */
+static int note_expired(void *ctx, const ds_blobref_entry *e)
+{
+    char labels[64], msg[256];
+    ds_log_event ev = {0};
+
+    (void)ctx;
+    snprintf(msg, sizeof(msg), "blob %s %s after %lld s in the DLQ",
+             e->sha256,
+             e->removed ? "removed" : "kept: another document holds it",
+             (ds_time_wall_ms() - e->since_ms) / 1000);
+    ev.document_id = e->doc_id;
+    ev.status = "BLOB_EXPIRED";
+    ev.duration_ms = -1;
+    ev.attempt = -1;
+    ev.message = msg;
+    ds_log_event_write(DS_LOG_INFO, &ev);
+    ds_metric_labels(labels, sizeof(labels), "result",
+                     e->removed ? "removed" : "shared", NULL);
+    ds_metric_add("docsync_blobs_expired_total", "Holds of dead-lettered "
+                  "documents ended by the retention, by whether the blob was "
+                  "removed or another document still holds it", labels, 1);
+    return 0;
+}
+
+/* The loop's periodic work: one batch of the sweep. Returns 1 when more
+ * holds are due at once. A failure waits for the next interval; the
+ * holds stay until a sweep succeeds. */
+static int sweep(void *ctx)
+{
+    verifier *v = ctx;
+    long long cutoff = ds_time_wall_ms() - (long long)v->keep.retention_s *
+                       1000;
+    int more = 0;
+    ds_err err;
+
+    if (v->keep.retention_s == 0)
+        return 0;
+    ds_err_clear(&err);
+    if (ds_blobref_sweep(v->redis, v->blobs, cutoff, SWEEP_BATCH, "verifier",
+                         ds_runtime_owner(), note_expired, v, &more,
+                         &err) < 0) {
+        ds_log_msg(DS_LOG_WARN, "blob sweep: %s (%s)", err.msg, err.reason);
+        return 0;
+    }
+    return more;
+}
+
 static int configure(void *ctx, ds_err *err)
 {
     verifier *v = ctx;
 
+    if (ds_blobref_conf_load(&v->keep, err) < 0)
+        return -1;
+    /* Retention 0 keeps every such blob until its replay: nothing to do. */
+    ds_loop_every(v->keep.sweep_interval_s * 1000,
+                  v->keep.retention_s > 0 ? sweep : NULL, v);
     v->blobs = ds_blob_store_from_env(err);
     if (v->blobs == NULL)
         return -1;

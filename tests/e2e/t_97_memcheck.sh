@@ -1,10 +1,12 @@
 # shellcheck shell=bash
 # t_97_memcheck.sh - the large-file path under valgrind: the fetcher (which
 # streams the content into the blob store while hashing it) and the
-# uploader (which streams it out again as base64 in JSON) are restarted
-# under memcheck, a generated 20 MiB file is synced, and both are stopped
-# with SIGTERM. Valgrind must report no error and no definitely lost block
-# in either; the document must be verified once, with the file's md5.
+# uploader (which streams it out again) are restarted under memcheck, the
+# uploader with limits that send each of three generated files in its own
+# mode: 512 KiB as multipart, 2 MiB as base64 in JSON, 20 MiB in 4 MiB
+# parts of an upload session. Then both are stopped with SIGTERM. Valgrind
+# must report no error and no definitely lost block in either; each
+# document must be verified once, in its mode, with its file's md5.
 # The replicas get longer HTTP and poll bounds, since memcheck runs them
 # many times slower. Normal replicas are started again at the end.
 
@@ -41,30 +43,51 @@ PY
 
 rm -rf "$VG_DIR"
 mkdir -p "$VG_DIR"
-head -c $(( SIZE_MB * 1048576 )) /dev/urandom > "$VG_DIR/large.bin"
-want_md5=$(md5sum "$VG_DIR/large.bin" | cut -d' ' -f1)
+connector_variant connectors/sandbox-apikey.json "$VG_DIR/modes.json" '
+m = c["destination"]["upload"]["modes"]
+m["multipart"]["maxBytes"] = 1048576
+m["json_base64"]["maxBytes"] = 3145728
+m["chunked"]["minBytes"] = 3145729
+m["chunked"]["partBytes"] = 4194304'
+sandbox_config '{"tx": {"partBytes": 4194304}}'
+declare -A mode_of=([multipart]=524288 [json_base64]=2097152 [chunked]=$(( SIZE_MB * 1048576 )))
+for mode in "${!mode_of[@]}"; do
+    head -c "${mode_of[$mode]}" /dev/urandom > "$VG_DIR/$mode.bin"
+done
 
 for s in "${VG_STAGES[@]}"; do
     stack stop-stage "$s" >/dev/null
     if STAGE_WRAP="$VG_CMD --log-file=$VG_DIR/$s.%p.vg" \
-            stack start-stage "$s" 1 "${VG_SETTINGS[@]}" >/dev/null; then
+            stack start-stage "$s" 1 "${VG_SETTINGS[@]}" \
+            CONNECTOR_FILE="$VG_DIR/modes.json" >/dev/null; then
         t_pass "$s restarts under valgrind"
     else
         t_fail "$s restarts under valgrind" "start-stage failed"
     fi
 done
 
-id=$(uniq_id t97_large)
-sandbox_add_doc acc_1001 "$VG_DIR/large.bin" "{\"documentId\":\"$id\"}" >/dev/null
-if wait_until 75 doc_state_is "$id" verified; then
-    t_pass "a ${SIZE_MB} MiB file is verified through the valgrind-run stages"
-else
-    t_fail "a ${SIZE_MB} MiB file is verified through the valgrind-run stages" \
-        "state is '$(doc_state "$id")'"
-fi
-assert_eq "it is uploaded once" 1 "$(uploads_of "$id")"
-assert_eq "the stored copy has the file's md5" "$want_md5" \
-    "$(tx_doc_of "$id" | json_get md5Checksum)"
+declare -A id_of
+for mode in "${!mode_of[@]}"; do
+    id_of[$mode]=$(uniq_id "t97_$mode")
+    sandbox_add_doc acc_1001 "$VG_DIR/$mode.bin" "{\"documentId\":\"${id_of[$mode]}\"}" \
+        >/dev/null
+done
+for mode in "${!mode_of[@]}"; do
+    id=${id_of[$mode]}
+    what="a ${mode_of[$mode]}-byte file ($mode)"
+    if wait_until 120 doc_state_is "$id" verified; then
+        t_pass "$what is verified through the valgrind-run stages"
+    else
+        t_fail "$what is verified through the valgrind-run stages" \
+            "state is '$(doc_state "$id")'"
+    fi
+    assert_eq "$what is uploaded once" 1 "$(uploads_of "$id")"
+    assert_eq "$what went as $mode" "$mode" "$(tx_doc_of "$id" | json_get uploadMode)"
+    assert_eq "$what: the stored copy has the file's md5" \
+        "$(md5sum "$VG_DIR/$mode.bin" | cut -d' ' -f1)" \
+        "$(tx_doc_of "$id" | json_get md5Checksum)"
+done
+sandbox_config '{"tx": null}'
 
 # SIGTERM: each stage drains and exits, and memcheck writes its summary.
 for s in "${VG_STAGES[@]}"; do

@@ -71,7 +71,28 @@ static void line_of(FILE *out, const ctl_record *r, const char *topic)
 
 static void json_of(FILE *out, const ctl_record *r, const char *topic)
 {
-    assert_int_equal(ctl_format_json(out, r, topic), 0);
+    assert_int_equal(ctl_format_json(out, r, topic, NULL), 0);
+}
+
+static void show_of(FILE *out, const ctl_record *r, const char *topic)
+{
+    ctl_format_show(out, r, topic, NULL);
+}
+
+/* A blob kept until 2026-12-10T10:00:00.123Z, as dlq show and list --json
+ * are told about it. */
+static const ctl_blob_view KEPT = {
+    "1017c455aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "kept", 1796896800123LL, -1};
+
+static void json_kept_of(FILE *out, const ctl_record *r, const char *topic)
+{
+    assert_int_equal(ctl_format_json(out, r, topic, &KEPT), 0);
+}
+
+static void show_kept_of(FILE *out, const ctl_record *r, const char *topic)
+{
+    ctl_format_show(out, r, topic, &KEPT);
 }
 
 static void headers_are_read_by_name(void **state)
@@ -257,7 +278,7 @@ static void json_lines_survive_any_bytes(void **state)
 static void show_prints_every_header_and_the_indented_value(void **state)
 {
     ctl_record *r = upload_422();
-    char *text = printed(ctl_format_show, r);
+    char *text = printed(show_of, r);
 
     (void)state;
     assert_non_null(strstr(text, "docsync.dlq 2:17"));
@@ -276,6 +297,41 @@ static void show_prints_every_header_and_the_indented_value(void **state)
     ctl_record_free(r);
 }
 
+/* With what Redis says of the record's blob, list --json carries it as
+ * "blob" and show names it and its deadline; without, neither does. */
+static void json_and_show_tell_whether_the_blob_is_kept(void **state)
+{
+    ctl_record *r = upload_422();
+    char *text = printed(json_kept_of, r);
+    json_t *obj = json_loads(text, 0, NULL), *blob;
+
+    (void)state;
+    assert_non_null(obj);
+    blob = json_object_get(obj, "blob");
+    assert_string_equal(json_string_value(json_object_get(blob, "sha256")),
+              KEPT.sha256);
+    assert_string_equal(json_string_value(json_object_get(blob, "state")),
+                        "kept");
+    assert_string_equal(json_string_value(json_object_get(blob, "keptUntil")),
+              "2026-12-10T10:00:00.123Z");
+    json_decref(obj);
+    free(text);
+
+    text = printed(show_kept_of, r);
+    print_message("%s", text);
+    assert_non_null(strstr(text, "blob:      1017c455aaaa"));
+    assert_non_null(strstr(text, "kept until 2026-12-10T10:00:00.123Z"));
+    free(text);
+
+    text = printed(json_of, r);
+    assert_null(strstr(text, "\"blob\":{"));
+    free(text);
+    text = printed(show_of, r);
+    assert_null(strstr(text, "blob:"));
+    free(text);
+    ctl_record_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +344,7 @@ int main(void)
         cmocka_unit_test(json_lines_hold_headers_key_and_value),
         cmocka_unit_test(json_lines_survive_any_bytes),
         cmocka_unit_test(show_prints_every_header_and_the_indented_value),
+        cmocka_unit_test(json_and_show_tell_whether_the_blob_is_kept),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -64,6 +64,8 @@ static int teardown(void **state)
 {
     suite *s = *state;
 
+    unsetenv("BLOB_RETENTION_S");
+    unsetenv("BLOB_SWEEP_INTERVAL_S");
     fx_stage_stop(&s->f);
     vs_stop(&s->vs);
     free(s);
@@ -330,6 +332,91 @@ static void a_vendor_copy_in_another_loop_fails_as_checksum_mismatch(
     json_decref(msg);
 }
 
+/* A blob held by a document dead-lettered at since_ms, as the loop
+ * leaves it. Writes the blob's sha256. */
+static void dead_lettered_blob(suite *s, const char *doc_id,
+                               long long since_ms,
+                               char sha[DS_SHA256_HEX_LEN + 1])
+{
+    char md5[DS_MD5_HEX_LEN + 1];
+    uint64_t size;
+    ds_err err;
+
+    fx_put_blob(&s->f, SAMPLE, doc_id, sha, md5, &size);
+    ds_err_clear(&err);
+    assert_int_equal(ds_blobref_keep(s->v.redis, sha, doc_id, since_ms, NULL,
+                                     &err), 0);
+}
+
+/* The verifier's periodic sweep removes the blob of a document
+ * dead-lettered longer ago than BLOB_RETENTION_S, logs and counts it. */
+static void the_sweep_removes_a_blob_kept_past_the_retention(void **state)
+{
+    suite *s = *state;
+    char sha[DS_SHA256_HEX_LEN + 1], *page;
+
+    FX_REQUIRE(&s->f);
+    setenv("BLOB_RETENTION_S", "2", 1);
+    assert_int_equal(fx_stage_configure(&s->f), 0);
+    dead_lettered_blob(s, "doc_dead", ds_time_wall_ms() - 1000, sha);
+
+    assert_int_equal(sweep(&s->v), 0);
+    assert_true(fx_blob_exists(&s->f, sha));
+
+    fx_sleep_ms(1100);
+    assert_int_equal(sweep(&s->v), 0);
+    assert_false(fx_blob_exists(&s->f, sha));
+    page = ds_metrics_render();
+    assert_non_null(page);
+    assert_non_null(strstr(page, "docsync_blobs_expired_total{result="
+                                 "\"removed\"} 1"));
+    free(page);
+}
+
+/* BLOB_RETENTION_S=0: a dead-lettered document's blob waits for its
+ * replay however old it is. */
+static void retention_zero_keeps_the_blob_until_a_replay(void **state)
+{
+    suite *s = *state;
+    char sha[DS_SHA256_HEX_LEN + 1];
+
+    FX_REQUIRE(&s->f);
+    setenv("BLOB_RETENTION_S", "0", 1);
+    assert_int_equal(fx_stage_configure(&s->f), 0);
+    dead_lettered_blob(s, "doc_old", 1, sha);
+
+    assert_int_equal(sweep(&s->v), 0);
+    assert_true(fx_blob_exists(&s->f, sha));
+    assert_int_equal(fx_redis_int(&s->f, "ZCARD docsync:blobkeep"), 1);
+}
+
+/* A retention or interval that cannot be meant stops the verifier at
+ * start instead of keeping blobs for ever or sweeping in a spin. */
+static void bad_retention_settings_are_refused_at_start(void **state)
+{
+    static const char *const bad[][2] = {
+        {"BLOB_RETENTION_S", "-1"}, {"BLOB_RETENTION_S", "week"},
+        {"BLOB_SWEEP_INTERVAL_S", "0"},
+    };
+    suite *s = *state;
+    verifier fresh = {0};
+    ds_err err;
+    size_t i;
+
+    FX_REQUIRE(&s->f);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv(bad[i][0], bad[i][1], 1);
+        ds_err_clear(&err);
+        /* Refused before configure builds anything: nothing to clean. */
+        assert_int_equal(configure(&fresh, &err), -1);
+        print_message("%s=%s: %s\n", bad[i][0], bad[i][1], err.msg);
+        assert_string_equal(ds_class_name(err.klass), "permanent");
+        assert_non_null(strstr(err.msg, bad[i][0]));
+        assert_null(fresh.blobs);
+        unsetenv(bad[i][0]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +441,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_vendor_copy_in_another_loop_fails_as_checksum_mismatch,
             vendor_setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            the_sweep_removes_a_blob_kept_past_the_retention, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            retention_zero_keeps_the_blob_until_a_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            bad_retention_settings_are_refused_at_start, setup, teardown),
     };
 
     fx_global_init();
