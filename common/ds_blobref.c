@@ -128,19 +128,6 @@ static int lock_blob(ds_redis *r, const char *lease, const char *owner,
     return 0;
 }
 
-/* Checks a reply that only has to be other than an error, and frees it. */
-static int expect_ok(redisReply *reply, ds_err *err, const char *what)
-{
-    int rc = 0;
-
-    if (reply == NULL)
-        return -1;
-    if (reply->type == REDIS_REPLY_ERROR)
-        rc = ds_err_set(err, "redis_error", "%s: %s", what, reply->str);
-    freeReplyObject(reply);
-    return rc;
-}
-
 /* Sets err for a reply of the wrong type (naming Redis's error when it
  * is one), frees it and returns -1. */
 static int unexpected(redisReply *reply, ds_err *err, const char *what)
@@ -165,11 +152,11 @@ static long long change_holders(ds_redis *r, const char *sha256,
 
     reply = ds_redis_cmd(r, err, "%s docsync:blobref:%s %s",
                          add ? "SADD" : "SREM", sha256, doc_id);
-    if (expect_ok(reply, err, "blob holders") < 0)
+    if (ds_redis_ok(reply, err, "blob holders") < 0)
         return -1;
     reply = ds_redis_cmd(r, err, "ZREM " DS_BLOBREF_KEEP_KEY " %s:%s",
                          sha256, doc_id);
-    if (expect_ok(reply, err, "kept blob") < 0)
+    if (ds_redis_ok(reply, err, "kept blob") < 0)
         return -1;
     reply = ds_redis_cmd(r, err, "SCARD docsync:blobref:%s", sha256);
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
@@ -413,7 +400,7 @@ static int record_expired(ds_redis *r, const ds_blobref_entry *e,
              (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     snprintf(doc, sizeof(doc), "docsync:doc:%s", e->doc_id);
     snprintf(timeline, sizeof(timeline), "docsync:timeline:%s", e->doc_id);
-    return expect_ok(ds_redis_cmd(r, err, "EVAL %s 2 %s %s %s %s %s", RECORD,
+    return ds_redis_ok(ds_redis_cmd(r, err, "EVAL %s 2 %s %s %s %s %s", RECORD,
                                   doc, timeline, e->sha256, ms, stage),
                      err, "blob expired");
 }

@@ -322,3 +322,15 @@ redisReply *ds_redis_argv(ds_redis *r, ds_err *err, int argc,
     redisFreeCommand(cmd);
     return reply;
 }
+
+int ds_redis_ok(redisReply *reply, ds_err *err, const char *what)
+{
+    int rc = 0;
+
+    if (reply == NULL)
+        return -1;
+    if (reply->type == REDIS_REPLY_ERROR)
+        rc = ds_err_set(err, "redis_error", "%s: %s", what, reply->str);
+    freeReplyObject(reply);
+    return rc;
+}

@@ -68,4 +68,10 @@ redisReply *ds_redis_cmd(ds_redis *r, ds_err *err, const char *fmt, ...);
 redisReply *ds_redis_argv(ds_redis *r, ds_err *err, int argc,
                           const char **argv, const size_t *argvlen);
 
+/* Takes the reply of a command whose answer only has to be other than an
+ * error, and frees it: ds_redis_ok(ds_redis_cmd(...), err, "HSET").
+ * Returns 0; -1 for a NULL reply (err is set already) or an error reply,
+ * which sets err "redis_error" naming what and Redis's words. */
+int ds_redis_ok(redisReply *reply, ds_err *err, const char *what);
+
 #endif

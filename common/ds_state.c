@@ -46,20 +46,6 @@ int ds_doc_id_valid(const char *id)
                       "0123456789._:-") == n;
 }
 
-/* Runs a command whose reply only has to be other than an error. */
-static int expect_ok(redisReply *reply, ds_err *err, const char *what)
-{
-    int rc = 0;
-
-    if (reply == NULL)
-        return -1;
-    if (reply->type == REDIS_REPLY_ERROR)
-        rc = ds_err_set(err, "redis_error", "%s: %s",
-                        what, reply->str);
-    freeReplyObject(reply);
-    return rc;
-}
-
 int ds_state_mark(ds_redis *r, const char *doc_id, const char *stage,
                   const char *state, const char *detail, ds_err *err)
 {
@@ -68,10 +54,10 @@ int ds_state_mark(ds_redis *r, const char *doc_id, const char *stage,
 
     snprintf(at, sizeof(at), "%lld", ms);
     snprintf(field, sizeof(field), "%s_at", state);
-    if (expect_ok(ds_redis_cmd(r, err, "HSET docsync:doc:%s state %s %s %s",
+    if (ds_redis_ok(ds_redis_cmd(r, err, "HSET docsync:doc:%s state %s %s %s",
                                doc_id, state, field, at), err, "HSET") < 0)
         return -1;
-    return expect_ok(ds_redis_cmd(r, err,
+    return ds_redis_ok(ds_redis_cmd(r, err,
                                   "RPUSH docsync:timeline:%s %s:%s:%s:%s",
                                   doc_id, at, stage, state,
                                   detail != NULL ? detail : ""),
@@ -81,7 +67,7 @@ int ds_state_mark(ds_redis *r, const char *doc_id, const char *stage,
 int ds_state_set(ds_redis *r, const char *doc_id, const char *field,
                  const char *value, ds_err *err)
 {
-    return expect_ok(ds_redis_cmd(r, err, "HSET docsync:doc:%s %s %s",
+    return ds_redis_ok(ds_redis_cmd(r, err, "HSET docsync:doc:%s %s %s",
                                   doc_id, field, value), err, "HSET");
 }
 
@@ -133,13 +119,13 @@ int ds_dedupe_claim(ds_redis *r, const char *key, long ttl_ms,
 
 int ds_dedupe_done(ds_redis *r, const char *key, long keep_ms, ds_err *err)
 {
-    return expect_ok(ds_redis_cmd(r, err, "SET docsync:event:%s done PX %ld",
+    return ds_redis_ok(ds_redis_cmd(r, err, "SET docsync:event:%s done PX %ld",
                                   key, keep_ms), err, "SET");
 }
 
 int ds_dedupe_release(ds_redis *r, const char *key, ds_err *err)
 {
-    return expect_ok(ds_redis_cmd(r, err, "DEL docsync:event:%s", key), err,
+    return ds_redis_ok(ds_redis_cmd(r, err, "DEL docsync:event:%s", key), err,
                      "DEL");
 }
 
@@ -166,6 +152,6 @@ int ds_lease_take(ds_redis *r, const char *name, const char *owner,
 int ds_lease_release(ds_redis *r, const char *name, const char *owner,
                      ds_err *err)
 {
-    return expect_ok(ds_redis_cmd(r, err, "EVAL %s 1 docsync:lease:%s %s",
+    return ds_redis_ok(ds_redis_cmd(r, err, "EVAL %s 1 docsync:lease:%s %s",
                                   LEASE_RELEASE, name, owner), err, "EVAL");
 }

@@ -96,26 +96,13 @@ int ctl_mark_claim(ds_redis *r, const char *dlq_topic, int32_t partition,
                                   (long)CLAIM_MS), found, when_ms, err);
 }
 
-/* Runs a command whose answer only has to be other than an error. */
-static int expect_ok(redisReply *reply, ds_err *err, const char *what)
-{
-    int rc = 0;
-
-    if (reply == NULL)
-        return -1;
-    if (reply->type == REDIS_REPLY_ERROR)
-        rc = ds_err_set(err, "redis_error", "%s: %s", what, reply->str);
-    freeReplyObject(reply);
-    return rc;
-}
-
 int ctl_mark_release(ds_redis *r, const char *dlq_topic, int32_t partition,
                      int64_t offset, ds_err *err)
 {
     char key[512];
 
     mark_key(key, sizeof(key), dlq_topic, partition, offset);
-    return expect_ok(ds_redis_cmd(r, err, "EVAL %s 1 %s", RELEASE, key), err,
+    return ds_redis_ok(ds_redis_cmd(r, err, "EVAL %s 1 %s", RELEASE, key), err,
                      "replay mark release");
 }
 
@@ -125,7 +112,7 @@ int ctl_mark_done(ds_redis *r, const char *dlq_topic, int32_t partition,
     char key[512];
 
     mark_key(key, sizeof(key), dlq_topic, partition, offset);
-    return expect_ok(ds_redis_cmd(r, err, "SET %s %lld EX %ld", key, ms,
+    return ds_redis_ok(ds_redis_cmd(r, err, "SET %s %lld EX %ld", key, ms,
                                   CTL_REPLAY_KEEP_S), err, "replay mark");
 }
 
