@@ -153,8 +153,11 @@ def uploaded_mode(doc_id):
             continue
         with open(os.path.join(logs, name), errors="replace") as f:
             for line in f:
-                if doc_id in line and '"uploadMode"' in line:
-                    return json.loads(line).get("uploadMode")
+                if '"uploadMode"' not in line:
+                    continue
+                rec = json.loads(line)
+                if rec.get("documentId") == doc_id:
+                    return rec.get("uploadMode")
     return None
 
 
