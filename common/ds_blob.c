@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ds_blob_backend.h"
 #include "ds_blob_fs.h"
@@ -57,7 +58,7 @@ static const ds_blob_ops *backend_of(const char *location, const char **rest)
     n = (size_t)(sep - location);
     for (size_t i = 0; BACKENDS[i] != NULL; i++) {
         if (strlen(BACKENDS[i]->scheme) == n &&
-            strncmp(BACKENDS[i]->scheme, location, n) == 0) {
+            strncasecmp(BACKENDS[i]->scheme, location, n) == 0) {
             *rest = sep + 3;
             return BACKENDS[i];
         }
@@ -81,6 +82,10 @@ ds_blob_store *ds_blob_store_new(const char *location, ds_err *err)
     if (rest[0] == '\0')
         return ds_err_set(err, "bad_config", "blob store %.128s: empty "
                           "location", location), NULL;
+    if (strpbrk(rest, "%?#") != NULL)
+        return ds_err_set(err, "bad_config", "blob store %.128s: write the "
+                          "location plainly, without %%, ? or #", location),
+               NULL;
     s = calloc(1, sizeof(*s));
     if (s == NULL || asprintf(&s->location, "%s://%s", ops->scheme,
                               rest) < 0) {
@@ -118,6 +123,11 @@ void ds_blob_store_free(ds_blob_store *s)
 const char *ds_blob_store_location(const ds_blob_store *s)
 {
     return s->location;
+}
+
+int ds_blob_store_check(ds_blob_store *s, ds_err *err)
+{
+    return s->ops->check != NULL ? s->ops->check(s->impl, err) : 0;
 }
 
 int ds_blob_sweep_tmp(ds_blob_store *s, long max_age_s, int *removed,

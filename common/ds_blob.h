@@ -28,10 +28,13 @@ typedef struct ds_blob_store ds_blob_store;
 typedef struct ds_blob_writer ds_blob_writer;
 typedef struct ds_blob_reader ds_blob_reader;
 
-/* Opens the store at location: a directory ("/var/lib/docsync/blobs" or
- * "file:///var/lib/docsync/blobs"), or "<scheme>://..." for another
- * backend. Returns the store, or NULL with err set: "bad_config" for a
- * scheme no backend serves or an empty location. */
+/* Opens the store at location: a directory by its absolute path
+ * ("/var/lib/docsync/blobs", "file:///var/lib/docsync/blobs" or
+ * "file://localhost/var/lib/docsync/blobs"), or "<scheme>://..." for
+ * another backend (schemes in any case). Returns the store, or NULL with
+ * err set: "bad_config" for a scheme no backend serves, an empty location,
+ * a relative path (stages started in other directories would see other
+ * stores), or a location with '%', '?' or '#' (write it plainly). */
 ds_blob_store *ds_blob_store_new(const char *location, ds_err *err);
 
 /* The store the stages use: BLOB_STORE when it is set, else BLOB_DIR
@@ -44,10 +47,17 @@ void ds_blob_store_free(ds_blob_store *s);
 /* Where s keeps its blobs, for logs ("file:///var/lib/docsync/blobs"). */
 const char *ds_blob_store_location(const ds_blob_store *s);
 
+/* Checks that the store is there now: for the disk, that its directory
+ * exists. For a command run away from the stages (docsyncctl), where a
+ * missing store would make every blob look already removed. Returns 0, or
+ * -1 with err "bad_config" naming the location. */
+int ds_blob_store_check(ds_blob_store *s, ds_err *err);
+
 /* Removes the temporary blobs not written to for max_age_s seconds: the
  * partial blobs of writers that died (a SIGKILLed fetcher). A live writer
- * keeps its blob fresh with every write, so it is never taken. Sets
- * *removed; returns 0, or -1 with err set. */
+ * keeps its blob fresh with every write, so it is never taken, and nothing
+ * but the store's own temporary blobs is ever taken. Sets *removed;
+ * returns 0, or -1 with err set. */
 int ds_blob_sweep_tmp(ds_blob_store *s, long max_age_s, int *removed,
                       ds_err *err);
 

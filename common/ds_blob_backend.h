@@ -25,7 +25,8 @@ typedef struct ds_blob_ops {
     const char *scheme;                 /* "file": the location's prefix */
 
     /* Opens the store at location (the part after "scheme://", or a
-     * plain path for "file"). */
+     * plain path for "file"), refusing one it cannot mean with
+     * "bad_config". */
     void *(*open)(const char *location, ds_err *err);
     void (*close)(void *store);
 
@@ -51,6 +52,10 @@ typedef struct ds_blob_ops {
     int (*remove)(void *store, const char *sha256, ds_err *err);
     int (*sweep_tmp)(void *store, long max_age_s, int *removed,
                      ds_err *err);
+
+    /* Whether the store is there and reachable now (a mounted directory,
+     * a bucket). */
+    int (*check)(void *store, ds_err *err);
 } ds_blob_ops;
 
 #endif

@@ -106,10 +106,19 @@ static int blob_path(const fs_store *st, const char *sha256, char *out,
     return 0;
 }
 
+/* The directory a location names: an absolute path, or in a file URL
+ * "localhost" before it (RFC 8089). A relative path would be another
+ * store for each working directory. */
 static void *fs_open(const char *location, ds_err *err)
 {
     fs_store *st;
 
+    if (strncmp(location, "localhost/", 10) == 0)
+        location += 9;
+    if (location[0] != '/')
+        return ds_err_set(err, "bad_config", "blob store %.128s: not an "
+                          "absolute path (in a URL: file:///path)",
+                          location), NULL;
     if (strlen(location) >= ROOT_MAX)
         return ds_err_set(err, "bad_config", "blob directory too long"),
                NULL;
@@ -120,9 +129,32 @@ static void *fs_open(const char *location, ds_err *err)
     return st;
 }
 
+static int fs_check(void *store, ds_err *err)
+{
+    const fs_store *st = store;
+    struct stat sb;
+
+    if (stat(st->root, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return ds_err_set(err, "bad_config", "blob store %s: no such "
+                          "directory here (run where the stages' BLOB_DIR "
+                          "is mounted)", st->root);
+    return 0;
+}
+
 static void fs_close(void *store)
 {
     free(store);
+}
+
+/* The length of a temporary blob's name: 32 random hex digits. */
+#define TMP_NAME_LEN 32
+
+/* 1 when name is one of this backend's temporary names: only those may be
+ * swept, whatever else a directory named tmp holds. */
+static int is_tmp_name(const char *name)
+{
+    return strlen(name) == TMP_NAME_LEN &&
+           strspn(name, "0123456789abcdef") == TMP_NAME_LEN;
 }
 
 /* Opens ROOT/tmp/<32 random hex> with O_EXCL, so no two writers share a
@@ -130,7 +162,7 @@ static void fs_close(void *store)
 static int open_tmp(fs_tmp *t)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char rnd[16];
+    unsigned char rnd[TMP_NAME_LEN / 2];
     char name[sizeof(rnd) * 2 + 1];
     int tries, fd = -1;
     size_t i;
@@ -390,7 +422,8 @@ static int fs_sweep_tmp(void *store, long max_age_s, int *removed,
                                                 "open %s: %s", dir,
                                                 strerror(errno));
     while ((e = readdir(d)) != NULL) {
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name)
+        if (!is_tmp_name(e->d_name) ||
+            (size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name)
             >= sizeof(path))
             continue;
         /* Only regular files, and only those left alone long enough. */
@@ -407,5 +440,5 @@ static int fs_sweep_tmp(void *store, long max_age_s, int *removed,
 const ds_blob_ops ds_blob_fs_ops = {
     "file", fs_open, fs_close, fs_begin, fs_append, fs_publish, fs_abort,
     fs_open_read, fs_read, fs_close_read, fs_exists, fs_remove,
-    fs_sweep_tmp,
+    fs_sweep_tmp, fs_check,
 };

@@ -401,9 +401,12 @@ int ds_chunked_upload(const ds_chunked_job *job, ds_http_resp *resp,
         rc = run(job, &s, resp, err);
         if (rc == 0)
             break;
-        /* A refusal for good: a replay of the document starts afresh. */
-        if (rc != RESTART && err->klass == DS_CLASS_PERMANENT)
+        /* A refusal for good: the session is of no more use, and a
+         * replay of the document starts afresh. */
+        if (rc != RESTART && err->klass == DS_CLASS_PERMANENT) {
+            abandon(job, &s);
             forget(job);
+        }
         if (rc != RESTART)
             return -1;
         /* The parts the old session had are lost with it. */

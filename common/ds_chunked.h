@@ -16,9 +16,9 @@
  * sent again alone, the parts before it are not. When the connector has
  * a sessionStatus endpoint, its count of received parts is asked first and
  * wins over the kept one. A session the destination has forgotten (404 or
- * 410: expired, or never seen) is started afresh, once per attempt. A
- * 401 on any request is answered by ds_api (one refresh, one resend, the
- * part rewound to its first byte).
+ * 410: expired, or never seen) is started afresh, with at most two new
+ * sessions per attempt. A 401 on any request is answered by ds_api (one
+ * refresh, one resend, the part rewound to its first byte).
  */
 #ifndef DS_CHUNKED_H
 #define DS_CHUNKED_H

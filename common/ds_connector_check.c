@@ -164,7 +164,9 @@ static const spec MULTIPART_MODE_KEYS[] = {
     {"metadata", K_STR, 0, METADATA_SHAPES},
     {"metadataField", K_STR, 0, NULL},
     {"fileNameStyle", K_STR, 0, NAME_STYLES}, {NULL, 0, 0, NULL}};
-static const section MULTIPART_MODE = {MULTIPART_MODE_KEYS, NULL};
+static int check_multipart(const char *label, const json_t *obj,
+                           const char *path, ds_err *err);
+static const section MULTIPART_MODE = {MULTIPART_MODE_KEYS, check_multipart};
 
 static const spec CHUNKED_MODE_KEYS[] = {
     {"maxBytes", K_INT, 0, NULL}, {"minBytes", K_INT, 0, NULL},
@@ -615,6 +617,26 @@ static int check_chunked(const char *label, const json_t *obj,
     return 0;
 }
 
+/* A part needs a name, and metadataField names the JSON part only: beside
+ * one part per field it would be a key that does nothing. */
+static int check_multipart(const char *label, const json_t *obj,
+                           const char *path, ds_err *err)
+{
+    const char *shape = json_string_value(json_object_get(obj, "metadata"));
+    const json_t *field = json_object_get(obj, "fileField");
+    char sub[256];
+
+    join(sub, sizeof(sub), path, "fileField");
+    if (field != NULL && json_string_length(field) == 0)
+        return failf(label, err, "bad_connector", sub, "empty");
+    join(sub, sizeof(sub), path, "metadataField");
+    if (json_object_get(obj, "metadataField") != NULL &&
+        (shape == NULL || strcmp(shape, "json") != 0))
+        return failf(label, err, "bad_connector", sub, "only with "
+                     "\"metadata\": \"json\"");
+    return 0;
+}
+
 /* The one-mode form (mode, contentField, maxBytes) and the modes object
  * say the same thing two ways: one of them. */
 static int check_upload(const char *label, const json_t *obj,
@@ -635,6 +657,10 @@ static int check_upload(const char *label, const json_t *obj,
     }
     if (modes != NULL && json_object_size(modes) == 0)
         return failf(label, err, "bad_connector", sub, "names no mode");
+    join(sub, sizeof(sub), path, "maxFileNameBytes");
+    if (json_object_get(obj, "maxFileNameBytes") != NULL &&
+        json_integer_value(json_object_get(obj, "maxFileNameBytes")) < 1)
+        return failf(label, err, "bad_connector", sub, "at least 1");
     return 0;
 }
 
@@ -661,6 +687,8 @@ static int check_destination(const char *label, const json_t *obj,
         {"json_base64", "upload"}, {"chunked", "sessionStart"},
         {"chunked", "sessionPart"}, {"chunked", "sessionComplete"},
     };
+    static const char *const session_ends[] = {
+        "sessionPart", "sessionComplete", "sessionStatus", "sessionAbort"};
     const json_t *upload = json_object_get(obj, "upload");
     const json_t *endpoints = json_object_get(obj, "endpoints");
     char base[256], sub[256];
@@ -673,6 +701,17 @@ static int check_destination(const char *label, const json_t *obj,
         join(sub, sizeof(sub), base, needs[i].endpoint);
         return failf(label, err, "bad_connector", sub, "missing: the %s "
                      "upload mode needs it", needs[i].mode);
+    }
+    /* Every request of a session says which session it belongs to. */
+    for (size_t i = 0; i < sizeof(session_ends) / sizeof(session_ends[0]);
+         i++) {
+        const char *tpl = json_string_value(json_object_get(
+            endpoints, session_ends[i]));
+
+        join(sub, sizeof(sub), base, session_ends[i]);
+        if (tpl != NULL && strstr(tpl, "{sessionId}") == NULL)
+            return failf(label, err, "bad_connector", sub,
+                         "does not use {sessionId}");
     }
     join(sub, sizeof(sub), base, "upload");
     if (has_mode(upload, "multipart") &&

@@ -595,6 +595,12 @@ int ds_mime_is_generic(const char *declared)
 
     if (declared == NULL || essence(declared, e, sizeof(e)) < 0)
         return 1;
+    /* A control character (a CR LF inside a parameter) would break every
+     * header the type is sent in: such a text is no type. */
+    for (i = 0; declared[i] != '\0'; i++)
+        if (((unsigned char)declared[i] < 0x20 && declared[i] != '\t') ||
+            declared[i] == 0x7f)
+            return 1;
     for (i = 0; GENERIC[i] != NULL; i++)
         if (strcmp(e, GENERIC[i]) == 0)
             return 1;

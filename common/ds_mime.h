@@ -42,8 +42,9 @@ const char *ds_mime_from_extension(const char *file_name);
 
 /* Nonzero when a declared type says nothing about the content: NULL,
  * empty or spaces only, a generic type (application/octet-stream,
- * binary/octet-stream, application/unknown and the like), or a text that
- * is not of the form type/subtype at all. */
+ * binary/octet-stream, application/unknown and the like), a text that is
+ * not of the form type/subtype at all, or one holding a control character
+ * but tab anywhere (a CR LF in a parameter could not go into a header). */
 int ds_mime_is_generic(const char *declared);
 
 /* Nonzero unless declared contradicts the detected type: the same type,

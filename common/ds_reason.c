@@ -40,6 +40,11 @@ static const ds_reason table[] = {
     {"too_large", P, 0, 0,
      "the file is over every size limit the destination accepts",
      "raise the limit if the destination allows it, then replay"},
+    {"no_upload_mode", P, 0, 0,
+     "no upload mode of the connector takes a file of this size: it falls "
+     "between the modes' ranges (under every minBytes)",
+     "let a mode take it (lower chunked.minBytes, or offer another mode), "
+     "then replay"},
     {"file_name_too_long", P, 0, 0,
      "the file name is longer than the destination keeps "
      "(destination.upload.maxFileNameBytes)",

@@ -137,6 +137,36 @@ static int admits(const ds_upmode *m, uint64_t size)
            size >= (uint64_t)m->min_bytes;
 }
 
+/* Says why no mode takes size: over every limit (too_large), or between
+ * the modes' ranges (no_upload_mode, a connector whose modes leave a
+ * gap), naming each mode's range. */
+static void refuse(const ds_upmodes *m, uint64_t size, ds_err *err)
+{
+    char ranges[200] = "";
+    size_t used = 0;
+    int over = 1;
+
+    for (int k = 0; k < DS_UPMODE_KINDS; k++) {
+        const ds_upmode *x = &m->mode[k];
+        char max[24] = "any size";
+        int n;
+
+        if (!x->offered)
+            continue;
+        if (x->max_bytes < 0 || size <= (uint64_t)x->max_bytes)
+            over = 0;
+        if (x->max_bytes >= 0)
+            snprintf(max, sizeof(max), "%lld", x->max_bytes);
+        n = snprintf(ranges + used, sizeof(ranges) - used, "%s%s %lld to %s",
+                     used > 0 ? ", " : "", NAMES[k], x->min_bytes, max);
+        if (n > 0 && (size_t)n < sizeof(ranges) - used)
+            used += (size_t)n;
+    }
+    ds_err_set(err, over ? "too_large" : "no_upload_mode", "%llu bytes: no "
+               "upload mode of the destination takes a file this size "
+               "(%s bytes)", (unsigned long long)size, ranges);
+}
+
 const ds_upmode *ds_upmodes_pick(const ds_upmodes *m, uint64_t size,
                                  ds_err *err)
 {
@@ -144,13 +174,10 @@ const ds_upmode *ds_upmodes_pick(const ds_upmodes *m, uint64_t size,
     static const ds_upmode_kind order[DS_UPMODE_KINDS] = {
         DS_UPMODE_MULTIPART, DS_UPMODE_JSON, DS_UPMODE_CHUNKED};
     const ds_upmode *best = NULL;
-    long long largest = 0;
 
     for (int k = 0; k < DS_UPMODE_KINDS; k++) {
         const ds_upmode *x = &m->mode[order[k]];
 
-        if (x->offered && x->max_bytes > largest)
-            largest = x->max_bytes;
         if (!admits(x, size))
             continue;
         if (best == NULL || ds_upmode_cost(x, size) <
@@ -158,8 +185,6 @@ const ds_upmode *ds_upmodes_pick(const ds_upmodes *m, uint64_t size,
             best = x;
     }
     if (best == NULL)
-        ds_err_set(err, "too_large", "%llu bytes: no upload mode of the "
-                   "destination takes a file this size (the largest takes "
-                   "%lld)", (unsigned long long)size, largest);
+        refuse(m, size, err);
     return best;
 }

@@ -74,8 +74,10 @@ typedef struct ds_upmodes {
 int ds_upmodes_read(const ds_connector *c, ds_upmodes *out, ds_err *err);
 
 /* The mode for a file of size bytes: the cheapest offered mode whose
- * limits admit it. Returns it, or NULL with err permanent "too_large"
- * saying the size and the largest the destination takes. */
+ * limits admit it. Returns it, or NULL with err permanent: "too_large"
+ * when the file is over every mode's limit, "no_upload_mode" when it falls
+ * between the modes' ranges (under chunked's minBytes, say); the message
+ * names the size and each mode's range. */
 const ds_upmode *ds_upmodes_pick(const ds_upmodes *m, uint64_t size,
                                  ds_err *err);
 

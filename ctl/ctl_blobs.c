@@ -318,8 +318,10 @@ int ctl_blobs_sweep(ctl_conf *conf, int argc, char **argv)
     }
     ds_err_clear(&err);
     store = ds_blob_store_from_env(&err);
-    if (store == NULL) {
-        rc = ctl_error("cannot open the blob store: %s", err.msg);
+    /* Where the store is not mounted every blob would look removed
+     * already, and its holds would end with the bytes still kept. */
+    if (store == NULL || ds_blob_store_check(store, &err) < 0) {
+        rc = ctl_error("cannot use the blob store: %s", err.msg);
         goto done;
     }
     rc = sweep_all(&run, store, limit);

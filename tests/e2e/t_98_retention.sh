@@ -184,6 +184,13 @@ out=$(BLOB_RETENTION_S=600 ctl blobs sweep 2>&1)
 blob_on_disk "$d_sha" && t_pass "blobs sweep leaves a blob whose time is not up" \
     || t_fail "blobs sweep leaves a blob whose time is not up" "$out"
 sleep 1.2
+# Where the store is not mounted the sweep refuses, and the hold stays.
+out=$(BLOB_RETENTION_S=1 BLOB_DIR=/nonexistent/blobs ctl blobs sweep 2>&1) && rc=0 || rc=$?
+[ "$rc" -ne 0 ] && echo "$out" | grep -q "no such directory" \
+    && t_pass "blobs sweep refuses a blob store that is not there" \
+    || t_fail "blobs sweep refuses a blob store that is not there" "exit $rc: $out"
+[ "$(redis_cmd ZSCORE docsync:blobkeep "$d_sha:$d")" != "" ] \
+    && t_pass "and D's blob is still kept" || t_fail "and D's blob is still kept" "no blobkeep entry"
 out=$(BLOB_RETENTION_S=1 ctl blobs sweep 2>&1)
 echo "$out" | grep -q "^expired $d_sha $d .*: blob removed$" \
     && t_pass "blobs sweep removes it once it is due and says so" \

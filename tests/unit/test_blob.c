@@ -225,7 +225,9 @@ static void leave_tmp(const char *root, const char *name, long age_s)
 }
 
 /* A partial blob left long enough goes; a fresh one (a live writer's)
- * and a committed blob stay; a store without tmp is not an error. */
+ * and a committed blob stay; a store without tmp is not an error; an old
+ * file of another name is not the store's and stays (a store at / must not
+ * empty /tmp). */
 static void sweep_removes_only_stale_partial_blobs(void **state)
 {
     const char *root = ((box *)*state)->root;
@@ -238,13 +240,15 @@ static void sweep_removes_only_stale_partial_blobs(void **state)
     assert_int_equal(ds_blob_sweep_tmp(STORE(*state), 3600, &removed, &err), 0);
     assert_int_equal(removed, 0);
     store(STORE(*state), "kept", 4, 4, sha, md5, &size);
-    leave_tmp(root, "blob-dead", 7200);
-    leave_tmp(root, "blob-live", 10);
+    leave_tmp(root, "0123456789abcdef0123456789abcdef", 7200);
+    leave_tmp(root, "fedcba9876543210fedcba9876543210", 10);
+    leave_tmp(root, "notes.txt", 7200);
+    leave_tmp(root, "0123456789ABCDEF0123456789ABCDEF", 7200);
 
     assert_int_equal(ds_blob_sweep_tmp(STORE(*state), 3600, &removed, &err), 0);
 
     assert_int_equal(removed, 1);
-    assert_int_equal(count_tmp(root), 1);
+    assert_int_equal(count_tmp(root), 3);
     assert_int_equal(ds_blob_fs_path(root, sha, path, sizeof(path)), 0);
     assert_int_equal(access(path, F_OK), 0);
 }
@@ -384,6 +388,35 @@ static void the_location_names_the_backend(void **state)
     assert_null(ds_blob_store_new("file://", &err));
     assert_string_equal(err.reason, "bad_config");
     ds_blob_store_free(NULL);
+
+    /* Schemes in any case; RFC 8089's localhost; no relative paths. */
+    snprintf(url, sizeof(url), "FILE://localhost%s", b->root);
+    ds_err_clear(&err);
+    st = ds_blob_store_new(url, &err);
+    assert_non_null(st);
+    assert_int_equal(ds_blob_exists(st, sha, &there, &err), 0);
+    assert_int_equal(there, 1);
+    assert_int_equal(ds_blob_store_check(st, &err), 0);
+    ds_blob_store_free(st);
+    for (size_t i = 0; i < 5; i++) {
+        static const char *const bad[] = {
+            "blobs", "file://relative/x", "file:/tmp/x", "file://host/tmp/x",
+            "file:///tmp/a%20b"};
+
+        ds_err_clear(&err);
+        st = ds_blob_store_new(bad[i], &err);
+        if (st != NULL)
+            fail_msg("%s accepted", bad[i]);
+        assert_string_equal(err.reason, "bad_config");
+    }
+
+    /* A store whose directory is not there is said to be missing. */
+    ds_err_clear(&err);
+    st = ds_blob_store_new("/nonexistent/docsync-blobs", &err);
+    assert_non_null(st);
+    assert_int_equal(ds_blob_store_check(st, &err), -1);
+    assert_string_equal(err.reason, "bad_config");
+    ds_blob_store_free(st);
 }
 
 static void open_of_a_missing_blob_is_permanent_blob_missing(void **state)

@@ -391,7 +391,8 @@ static void generic_and_malformed_types_say_nothing(void **state)
         NULL, "", "   ", "application/octet-stream",
         "Application/Octet-Stream; charset=binary", "binary/octet-stream",
         "application/unknown", "pdf", "image/", "/pdf", "image/*",
-        "a/b/c", "image jpeg",
+        "a/b/c", "image jpeg", "application/pdf; a=\"b\r\nX-Evil: 1\"",
+        "application/pdf\n", "text/plain\x7f",
     };
     static const char *const specific[] = {
         "application/pdf", " image/jpeg ", "IMAGE/PNG; q=1", "text/plain",

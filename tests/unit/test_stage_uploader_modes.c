@@ -325,6 +325,38 @@ static void an_expired_session_is_started_again(void **state)
     json_decref(msg);
 }
 
+/* A part refused for good: the document fails permanently, the session
+ * is deleted at the destination and its progress forgotten, so that a
+ * replay starts afresh. */
+static void a_part_refused_for_good_ends_the_session(void **state)
+{
+    suite *s = *state;
+    char path[256], *kept;
+    json_t *msg, *out = NULL, *list;
+    ds_err err;
+
+    FX_REQUIRE(&s->f);
+    json_decref(fx_admin(&s->f, "POST", "/admin/config",
+                         "{\"tx\": {\"partBytes\": 65536}}", 200));
+    use_modes(s, "{\"chunked\": {}}", -1);
+    msg = message(s, make_file(s, 2 * PART, path), NULL);
+    fx_fault(&s->f, "{\"route\":\"tx_session_part\",\"delayMs\":1}");
+    fx_fault(&s->f, "{\"route\":\"tx_session_part\",\"status\":400}");
+
+    assert_int_equal(fx_handle(handle, &s->up, msg, &out, &err), -1);
+
+    assert_string_equal(err.reason, "upload_http_400");
+    assert_int_equal(err.klass, DS_CLASS_PERMANENT);
+    list = fx_admin(&s->f, "GET", "/admin/tx/sessions", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(list, "sessions")), 0);
+    json_decref(list);
+    snprintf(path, sizeof(path), "session:%s:txn_1",
+             json_string_value(json_object_get(msg, "blob")));
+    kept = fx_doc_field(&s->f, "doc_1", path);
+    assert_null(kept);
+    json_decref(msg);
+}
+
 /* Nothing is sent for a file no mode takes, or for a name the
  * destination would not keep: both fail permanently at once. */
 static void refusals_come_before_any_byte(void **state)
@@ -367,6 +399,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(an_expired_session_is_started_again,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_part_refused_for_good_ends_the_session, setup, teardown),
         cmocka_unit_test_setup_teardown(refusals_come_before_any_byte,
                                         setup, teardown),
     };

@@ -175,7 +175,8 @@ static void over_every_limit_is_too_large(void **state)
     assert_string_equal(err.reason, "too_large");
     assert_int_equal(err.klass, DS_CLASS_PERMANENT);
     assert_non_null(strstr(err.msg, "201 bytes"));
-    assert_non_null(strstr(err.msg, "200"));
+    assert_non_null(strstr(err.msg, "json_base64 0 to 100"));
+    assert_non_null(strstr(err.msg, "multipart 0 to 200"));
     ds_connector_free(c);
 }
 
@@ -193,7 +194,7 @@ static void chunked_below_its_floor_is_not_offered(void **state)
     read_modes(floor, SESSION_ENDPOINTS, &c, &m);
     assert_int_equal(pick(&m, 1048576, reason), DS_UPMODE_JSON);
     assert_int_equal(pick(&m, 2 * MIB, reason), -1);
-    assert_string_equal(reason, "too_large");
+    assert_string_equal(reason, "no_upload_mode");
     assert_int_equal(pick(&m, 20 * MIB, reason), DS_UPMODE_CHUNKED);
     ds_connector_free(c);
 }
@@ -279,6 +280,17 @@ static void bad_modes_are_refused_naming_the_field(void **state)
          "destination.upload.modes.json_base64.maxBytes"},
         {"{\"maxFileNameBytes\": \"255\"}", NULL,
          "destination.upload.maxFileNameBytes"},
+        {"{\"maxFileNameBytes\": 0}", NULL,
+         "destination.upload.maxFileNameBytes"},
+        {"{\"modes\": {\"multipart\": {\"fileField\": \"\"}}}", NULL,
+         "destination.upload.modes.multipart.fileField"},
+        {"{\"modes\": {\"multipart\": {\"metadataField\": \"m\"}}}", NULL,
+         "destination.upload.modes.multipart.metadataField"},
+        {"{\"modes\": {\"chunked\": {}}}",
+         "{\"sessionStart\": \"/s/{transactionId}\","
+         " \"sessionPart\": \"/parts/{partNumber}\","
+         " \"sessionComplete\": \"/c/{sessionId}\"}",
+         "destination.endpoints.sessionPart"},
     };
 
     (void)state;
