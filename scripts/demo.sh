@@ -15,8 +15,8 @@
 # uploader (scripts/stack.sh, STACK_PROFILE=strict). DEMO_PROFILE=poll (make
 # demo-poll) does that with ingest polling the CRM and no webhooks. Both add
 # the sandbox's refusal counts to the last line:
-#     {"submitted": N, "verified": V, "dead_lettered": D, "over_limit": 0,
-#      "reused_refresh_tokens": 0, "bad_tokens": n}
+#     {"submitted": N, "verified": V, "dead_lettered": D, "modes": {...},
+#      "over_limit": 0, "reused_refresh_tokens": 0, "bad_tokens": n}
 # and exit 0 only when every document is verified, nothing went over a
 # limit and no refresh token was used twice. They send the samples in
 # DEMO_ROUNDS rounds (3) DEMO_ROUND_GAP seconds apart (15), so that the
@@ -69,6 +69,22 @@ if [ "$PROFILE" != apikey ]; then
 fi
 # shellcheck disable=SC1091
 . .run/stack.env
+if [ "$PROFILE" = apikey ]; then
+    python3 - "$DOCSYNC_RUN_DIR/demo-connector.json" <<'PY'
+import json, sys
+c = json.load(open("connectors/sandbox-apikey.json"))
+m = c["destination"]["upload"]["modes"]
+m["multipart"]["maxBytes"] = 32768
+m["json_base64"]["maxBytes"] = 65536
+m["chunked"].update({"minBytes": 65537, "partBytes": 65536})
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
+    curl -sf --max-time 10 -H 'Content-Type: application/json' \
+        --data-binary '{"tx": {"partBytes": 65536}}' "$SANDBOX_URL/admin/config" >/dev/null
+    scripts/stack.sh stop-stage uploader >/dev/null
+    scripts/stack.sh start-stage uploader 1 \
+        CONNECTOR_FILE="$DOCSYNC_RUN_DIR/demo-connector.json" >/dev/null
+fi
 
 ROUNDS=${DEMO_ROUNDS:-1}
 GAP=${DEMO_ROUND_GAP:-15}
@@ -178,18 +194,26 @@ def poll(docs):
         time.sleep(0.5)
 
 
-def print_table(docs, txn_of):
-    rows = [("document", "file", "transaction", "status", "ms")]
+def upload_modes():
+    """sourceDocumentId -> how the transaction system took its copy."""
+    listing = http_json("GET", SANDBOX + "/admin/tx/documents")
+    return {d.get("sourceDocumentId"): d.get("uploadMode", "")
+            for d in listing.get("documents", [])}
+
+
+def print_table(docs, txn_of, mode_of):
+    rows = [("document", "file", "transaction", "mode", "status", "ms")]
     for d in docs:
         status = d["status"] + (f" ({d['reason']})" if d["reason"] else "")
         if d["status"] == "pending" and PROFILE != "poll" and \
                 not any(200 <= s < 300 for s in d["webhooks"]):
             status += f" (webhook answered {d['webhooks']})"
-        rows.append((d["id"], d["file"], txn_of.get(d["account"], "?"), status,
+        rows.append((d["id"], d["file"], txn_of.get(d["account"], "?"),
+                     mode_of.get(d["id"], ""), status,
                      "" if d["ms"] is None else str(d["ms"])))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for n, r in enumerate(rows):
-        print("  ".join(v.rjust(w) if c == 4 else v.ljust(w)
+        print("  ".join(v.rjust(w) if c == 5 else v.ljust(w)
                         for c, (v, w) in enumerate(zip(r, widths))).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
@@ -206,12 +230,18 @@ def main():
         docs += submit(files)
     print(f"demo: submitted {len(docs)} documents; waiting up to {TIMEOUT_S:.0f} s")
     poll(docs)
-    print_table(docs, mapping())
+    mode_of = upload_modes()
+    print_table(docs, mapping(), mode_of)
     verified = sum(d["status"] == "verified" for d in docs)
     dead = sum(d["status"] == "dead-lettered" for d in docs)
     print(f"demo: {verified} verified, {dead} dead-lettered, "
           f"{len(docs) - verified - dead} unaccounted for, in {time.time() - t0:.1f} s")
-    summary = {"submitted": len(docs), "verified": verified, "dead_lettered": dead}
+    modes = {}
+    for d in docs:
+        if d["status"] == "verified" and mode_of.get(d["id"]):
+            modes[mode_of[d["id"]]] = modes.get(mode_of[d["id"]], 0) + 1
+    summary = {"submitted": len(docs), "verified": verified, "dead_lettered": dead,
+               "modes": modes}
     if PROFILE != "apikey":
         refused = http_json("GET", SANDBOX + "/admin/refusals")
         summary.update({"over_limit": refused["overLimit"],
