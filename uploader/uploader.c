@@ -2,8 +2,10 @@
  * uploader - attaches each document to its transaction.
  *
  * Consumes docsync.mapped. Claims the document's upload with a lease,
- * POSTs JSON with the base64 content streamed from the blob store, records
- * the destination's document id in Redis, and publishes docsync.uploaded.
+ * sends the file streamed from the blob store in the cheapest mode the
+ * destination takes for its size (ds_upmode.h: base64 in JSON, multipart,
+ * or an upload session in parts, ds_chunked.h), records the destination's
+ * document id in Redis, and publishes docsync.uploaded.
  * A document whose bytes were already uploaded (a redelivery) is not
  * uploaded again: the recorded id is published instead. The same document
  * with new bytes is a new version and is uploaded. The request carries an
@@ -12,9 +14,9 @@
  * same bytes, left by an uploader that died between the destination's 201
  * and its record (or recorded in a Redis that lost its data), is recorded
  * instead of uploaded again. The connector names the routes
- * (destination.endpoints), the body's field names and content field
- * (destination.upload) and how the destination describes a document
- * (destination.document, destination.search).
+ * (destination.endpoints), the upload modes with their limits and the
+ * body's fields (destination.upload) and how the destination describes a
+ * document (destination.document, destination.search).
  */
 #include <jansson.h>
 #include <stdio.h>
