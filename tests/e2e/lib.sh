@@ -201,10 +201,13 @@ doc_state() { redis_cmd HGET "docsync:doc:$1" state; }
 doc_state_is() { [ "$(doc_state "$1")" = "$2" ]; }
 
 # topic_records TOPIC [FORMAT]: everything currently on TOPIC, one record a
-# line, default format "%k %s".
+# line, default format "%k %s". A reader that stops at its first match
+# (grep -q) may cut the writer off, and with pipefail the writer's SIGPIPE
+# would fail the whole pipeline: here (and in log_since) it ends well
+# however early its reader leaves.
 topic_records() {
     timeout 30 kcat -C -b "$KAFKA_BROKERS" -t "$1" -o beginning -e -q \
-        -f "${2:-%k %s\n}"
+        -f "${2:-%k %s\n}" || [ $? -eq 141 ]
 }
 
 # dlq_records: everything currently on docsync.dlq as "key headers value".
@@ -376,7 +379,7 @@ mapped_transaction() {
 log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
 
 # log_since FILE OFFSET: what was appended to FILE after OFFSET bytes.
-log_since() { tail -c +"$(( $2 + 1 ))" "$1"; }
+log_since() { tail -c +"$(( $2 + 1 ))" "$1" || [ $? -eq 141 ]; }
 
 # doc_timeline DOCUMENT_ID: the document's timeline in Redis, one a line.
 doc_timeline() { redis_cmd LRANGE "docsync:timeline:$1" 0 -1; }
