@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ds_utf8.h"
+
 /* Input bytes kept of an id, token or stage, and of a message. */
 #define LOG_ID_MAX 128
 #define LOG_MSG_MAX 512
@@ -72,49 +74,6 @@ int ds_log_enabled(ds_log_level level)
     return level >= log_min;
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at p within avail bytes, or 0
- * when it is not one: a stray continuation byte, an overlong form, a
- * surrogate, a code point above U+10FFFF or a sequence cut short.
- */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0];
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xbf;
-    size_t len;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4;
-    else
-        return 0;
-
-    /* The second byte's range is what rules out overlongs, surrogates and
-     * code points past U+10FFFF (RFC 3629, section 4). */
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-
-    if (avail < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t k = 2; k < len; k++) {
-        if ((p[k] & 0xc0) != 0x80)
-            return 0;
-    }
-    return len;
-}
-
 /* Writes the JSON form of one byte that cannot go out as it is. */
 static size_t escape_byte(unsigned char c, char piece[8])
 {
@@ -153,7 +112,7 @@ size_t ds_json_escape(char *out, size_t cap, const char *s, size_t max_in)
     while (i < max_in && p[i] != '\0') {
         char piece[8];
         const char *src = piece;
-        size_t n = utf8_len(p + i, max_in - i);
+        size_t n = ds_utf8_seq_len(p + i, max_in - i);
         size_t used = n;
 
         if (n == 1 && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' &&

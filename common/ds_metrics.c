@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ds_utf8.h"
+
 #define DROPPED_NAME "docsync_metrics_series_dropped_total"
 #define TEXT_FORMAT "text/plain; version=0.0.4; charset=utf-8"
 #define JSON_TYPE "application/json"
@@ -49,34 +51,11 @@ static struct MHD_Daemon *server;
 /* ------------------------------------------------------------ text rules */
 
 /* The length of the valid UTF-8 character at p (1 to 4 bytes; ASCII,
- * control characters included, is 1), or 0 when p does not start one:
- * a stray continuation byte, an overlong form, a surrogate, past U+10FFFF,
- * or a sequence cut by the terminating NUL. */
+ * control characters included, is 1), or 0 when p does not start one; the
+ * terminating NUL ends a sequence cut short. */
 static size_t utf8_len(const unsigned char *p)
 {
-    unsigned long cp;
-    size_t n, i;
-
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xc2 && p[0] <= 0xdf)
-        n = 2;
-    else if ((p[0] & 0xf0) == 0xe0)
-        n = 3;
-    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    cp = p[0] & (0x7f >> n);
-    for (i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (cp >= 0xd800 && cp <= 0xdfff) ||
-        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return n;
+    return ds_utf8_seq_len(p, strnlen((const char *)p, 4));
 }
 
 /* A metric name: [a-zA-Z_:][a-zA-Z0-9_:]*, not too long. */

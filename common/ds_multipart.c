@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "ds_utf8.h"
+
 #define BOUNDARY_PREFIX "docsync-"
 #define BOUNDARY_RANDOM 16      /* bytes, written as 32 hex characters */
 #define BOUNDARY_LEN (sizeof(BOUNDARY_PREFIX) - 1 + 2 * BOUNDARY_RANDOM)
@@ -64,40 +66,10 @@ static void text_str(text *t, const char *s)
     text_add(t, s, strlen(s));
 }
 
-/* 1 when s[0..n) is well-formed UTF-8: no overlong forms, no surrogates,
- * nothing past U+10FFFF. */
-static int utf8_valid(const char *str, size_t n)
+/* 1 when s[0..n) is well-formed UTF-8 (ds_utf8.h). */
+static int utf8_valid(const char *s, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0, k, len;
-    unsigned int c, min;
-
-    while (i < n) {
-        c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            len = 2, c &= 0x1F, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF)
-            len = 3, c &= 0x0F, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4)
-            len = 4, c &= 0x07, min = 0x10000;
-        else
-            return 0;
-        if (n - i < len)
-            return 0;
-        for (k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            c = (c << 6) | (s[i + k] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return 0;
-        i += len;
-    }
-    return 1;
+    return ds_utf8_invalid_at(s, n) == n;
 }
 
 static int utf8_str(const char *s)

@@ -93,50 +93,11 @@ static sb_mp_status bad_field(mp *m, const char *field)
     return SB_MP_BAD_FIELD;
 }
 
-/* True when s[0..n) is UTF-8: no stray continuation byte, no overlong
- * form, no surrogate, nothing above U+10FFFF. */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned int c = s[i];
-        size_t len;
-        unsigned long cp, min;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0) {
-            len = 2, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* A JSON string of the UTF-8 bytes of v, or NULL when they are not
- * UTF-8 (or memory ran out). */
+ * UTF-8 (jansson refuses overlong forms, surrogates and code points past
+ * U+10FFFF) or memory ran out. */
 static json_t *utf8_string(span v)
 {
-    if (!utf8_valid((const unsigned char *)v.p, v.len))
-        return NULL;
     return json_stringn(v.p, v.len);
 }
 
