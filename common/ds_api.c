@@ -177,26 +177,33 @@ json_t *ds_api_get_json(ds_api *api, const char *path, ds_err *err)
     return ds_api_get_json_header(api, path, NULL, NULL, 0, err);
 }
 
+json_t *ds_api_get_json_resp(ds_api *api, const char *path,
+                             ds_http_resp *resp, ds_err *err)
+{
+    const char *headers[] = {"Accept: application/json", NULL};
+    ds_http_req req = {0};
+    json_t *body;
+
+    req.headers = headers;
+    if (ds_api_do(api, "GET", path, &req, resp, err) < 0)
+        return NULL;
+    body = json_loadb(resp->body ? resp->body : "", resp->body_len, 0, NULL);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        ds_err_set(err, "bad_response", "%s did not answer a JSON object",
+                   path);
+        return NULL;
+    }
+    return body;
+}
+
 json_t *ds_api_get_json_header(ds_api *api, const char *path,
                                const char *header, char *out, size_t cap,
                                ds_err *err)
 {
-    const char *headers[] = {"Accept: application/json", NULL};
     ds_http_resp resp = {0};
-    ds_http_req req = {0};
-    json_t *body = NULL;
+    json_t *body = ds_api_get_json_resp(api, path, &resp, err);
 
-    req.headers = headers;
-    if (ds_api_do(api, "GET", path, &req, &resp, err) == 0) {
-        body = json_loadb(resp.body ? resp.body : "", resp.body_len, 0,
-                          NULL);
-        if (!json_is_object(body)) {
-            json_decref(body);
-            body = NULL;
-            ds_err_set(err, "bad_response",
-                       "%s did not answer a JSON object", path);
-        }
-    }
     if (header != NULL && cap > 0 &&
         ds_http_resp_header(&resp, header, out, cap) != 1)
         out[0] = '\0';

@@ -55,6 +55,11 @@ int ds_api_do(ds_api *api, const char *method, const char *path,
  * the answer is not a JSON object. */
 json_t *ds_api_get_json(ds_api *api, const char *path, ds_err *err);
 
+/* ds_api_get_json that leaves the answer in resp (the caller clears it):
+ * for a caller that looks at a body jansson refused (bad_response). */
+json_t *ds_api_get_json_resp(ds_api *api, const char *path,
+                             ds_http_resp *resp, ds_err *err);
+
 /* ds_api_get_json that also copies the response header named header
  * (when not NULL) into out, cap bytes; "" when the answer has none. */
 json_t *ds_api_get_json_header(ds_api *api, const char *path,

@@ -154,29 +154,23 @@ static json_t *get_metadata(fetcher *f, const char *doc_id, ds_err *err)
 {
     const ds_tpl_var vars[] = {{"documentId", doc_id}, {NULL, NULL}};
     const json_t *rules = ds_connector_get(f->connector, "source.fields");
-    const char *headers[] = {"Accept: application/json", NULL};
     ds_http_resp resp = {0};
-    ds_http_req req = {0};
     char path[1024];
-    json_t *meta = NULL;
+    json_t *meta;
 
     if (ds_connector_path(f->connector, DS_SIDE_SOURCE, "metadata", vars,
                           path, sizeof(path), err) < 0)
         return NULL;
-    req.headers = headers;
-    if (ds_api_do(&f->crm, "GET", path, &req, &resp, err) < 0) {
-        classify_crm_error(err);
-        goto out;
-    }
-    meta = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
-    if (json_is_object(meta)) {
+    meta = ds_api_get_json_resp(&f->crm, path, &resp, err);
+    if (meta != NULL) {
         meta = apply_rules(rules, meta, err);
-    } else {
-        json_decref(meta);
-        meta = NULL;
+    } else if (strcmp(err->reason, "bad_response") == 0) {
+        /* A 2xx jansson refused: say whether the name is to blame. */
+        ds_err_clear(err);
         refused_metadata(rules, &resp, path, err);
+    } else {
+        classify_crm_error(err);
     }
-out:
     ds_http_resp_clear(&resp);
     return meta;
 }
