@@ -225,49 +225,18 @@ out:
     return rc == 0 ? sb_store_digest(path, md5_hex, &size, err) : -1;
 }
 
-int sb_store_digest(const char *path, char md5_hex[DS_MD5_HEX_LEN + 1],
-                    uint64_t *size, ds_err *err)
+/* Pumps in (to out at offset, when out >= 0) through a new digest and
+ * writes the MD5 and size. Returns 0 or -1 with err set. */
+static int pump_digest(int in, int out, uint64_t offset,
+                       char md5_hex[DS_MD5_HEX_LEN + 1], uint64_t *size,
+                       ds_err *err)
 {
     char sha_hex[DS_SHA256_HEX_LEN + 1];
     ds_digest *dg = ds_digest_new();
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     int rc = -1;
 
-    if (dg == NULL || fd < 0) {
-        ds_err_set(err, "store_failed", "open %s: %s",
-                   path, dg == NULL ? "out of memory" : strerror(errno));
-        goto out;
-    }
-    if (pump(fd, -1, 0, dg, err) != 0)
-        goto out;
-    if (ds_digest_final(dg, sha_hex, md5_hex, size) != 0) {
-        ds_err_set(err, "digest_failed", "digest final failed");
-        goto out;
-    }
-    rc = 0;
-
-out:
-    if (fd >= 0)
-        close(fd);
-    ds_digest_free(dg);
-    return rc;
-}
-
-int sb_store_copy_at(const char *src, const char *dst, uint64_t offset,
-                     char md5_hex[DS_MD5_HEX_LEN + 1], uint64_t *size,
-                     ds_err *err)
-{
-    char sha_hex[DS_SHA256_HEX_LEN + 1];
-    ds_digest *dg = ds_digest_new();
-    int in = src != NULL ? open(src, O_RDONLY | O_CLOEXEC) : -1;
-    int out = open(dst, O_WRONLY | O_CLOEXEC);
-    int rc = -1;
-
-    if (dg == NULL || in < 0 || out < 0) {
-        ds_err_set(err, "store_failed", "open: %s",
-                   dg == NULL ? "out of memory" : strerror(errno));
-        goto out;
-    }
+    if (dg == NULL)
+        return ds_err_set(err, "store_failed", "out of memory");
     if (pump(in, out, offset, dg, err) != 0)
         goto out;
     if (ds_digest_final(dg, sha_hex, md5_hex, size) != 0) {
@@ -277,10 +246,39 @@ int sb_store_copy_at(const char *src, const char *dst, uint64_t offset,
     rc = 0;
 
 out:
+    ds_digest_free(dg);
+    return rc;
+}
+
+int sb_store_digest(const char *path, char md5_hex[DS_MD5_HEX_LEN + 1],
+                    uint64_t *size, ds_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return ds_err_set(err, "store_failed", "open %s: %s", path,
+                          strerror(errno));
+    rc = pump_digest(fd, -1, 0, md5_hex, size, err);
+    close(fd);
+    return rc;
+}
+
+int sb_store_copy_at(const char *src, const char *dst, uint64_t offset,
+                     char md5_hex[DS_MD5_HEX_LEN + 1], uint64_t *size,
+                     ds_err *err)
+{
+    int in = src != NULL ? open(src, O_RDONLY | O_CLOEXEC) : -1;
+    int out = open(dst, O_WRONLY | O_CLOEXEC);
+    int rc = -1;
+
+    if (in < 0 || out < 0)
+        ds_err_set(err, "store_failed", "open: %s", strerror(errno));
+    else
+        rc = pump_digest(in, out, offset, md5_hex, size, err);
     if (in >= 0)
         close(in);
     if (out >= 0 && close(out) != 0 && rc == 0)
         rc = ds_err_set(err, "store_failed", "close: %s", strerror(errno));
-    ds_digest_free(dg);
     return rc;
 }
