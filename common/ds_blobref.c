@@ -4,14 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ds_config.h"
 #include "ds_state.h"
+#include "ds_time.h"
 
 #define LEASE_TTL_MS 5000
 #define LEASE_TRIES 50
-#define LEASE_WAIT_NS 100000000L
+#define LEASE_WAIT_MS 100
 
 /* A sweep does not wait long for a busy blob: it comes back to it. */
 #define SWEEP_LEASE_TRIES 3
@@ -106,7 +106,7 @@ static int lock_blob_tries(ds_redis *r, const char *lease, const char *owner,
     *taken = 0;
     for (i = 0; i < tries; i++) {
         if (i > 0)
-            nanosleep(&(struct timespec){0, LEASE_WAIT_NS}, NULL);
+            ds_time_sleep_ms(LEASE_WAIT_MS);
         if (ds_lease_take(r, lease, owner, LEASE_TTL_MS, taken, err) < 0)
             return -1;
         if (*taken)
@@ -393,16 +393,13 @@ static int record_expired(ds_redis *r, const ds_blobref_entry *e,
                           const char *stage, ds_err *err)
 {
     char doc[160], timeline[160], ms[32];
-    struct timespec ts;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(ms, sizeof(ms), "%lld",
-             (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    snprintf(ms, sizeof(ms), "%lld", ds_time_wall_ms());
     snprintf(doc, sizeof(doc), "docsync:doc:%s", e->doc_id);
     snprintf(timeline, sizeof(timeline), "docsync:timeline:%s", e->doc_id);
-    return ds_redis_ok(ds_redis_cmd(r, err, "EVAL %s 2 %s %s %s %s %s", RECORD,
-                                  doc, timeline, e->sha256, ms, stage),
-                     err, "blob expired");
+    return ds_redis_ok(ds_redis_cmd(r, err, "EVAL %s 2 %s %s %s %s %s",
+                                    RECORD, doc, timeline, e->sha256, ms,
+                                    stage), err, "blob expired");
 }
 
 /* The claim's answer: -1 when the entry is not ours (gone or not due),

@@ -55,20 +55,20 @@ int ds_state_mark(ds_redis *r, const char *doc_id, const char *stage,
     snprintf(at, sizeof(at), "%lld", ms);
     snprintf(field, sizeof(field), "%s_at", state);
     if (ds_redis_ok(ds_redis_cmd(r, err, "HSET docsync:doc:%s state %s %s %s",
-                               doc_id, state, field, at), err, "HSET") < 0)
+                                 doc_id, state, field, at), err, "HSET") < 0)
         return -1;
     return ds_redis_ok(ds_redis_cmd(r, err,
-                                  "RPUSH docsync:timeline:%s %s:%s:%s:%s",
-                                  doc_id, at, stage, state,
-                                  detail != NULL ? detail : ""),
-                     err, "RPUSH");
+                                    "RPUSH docsync:timeline:%s %s:%s:%s:%s",
+                                    doc_id, at, stage, state,
+                                    detail != NULL ? detail : ""),
+                       err, "RPUSH");
 }
 
 int ds_state_set(ds_redis *r, const char *doc_id, const char *field,
                  const char *value, ds_err *err)
 {
     return ds_redis_ok(ds_redis_cmd(r, err, "HSET docsync:doc:%s %s %s",
-                                  doc_id, field, value), err, "HSET");
+                                    doc_id, field, value), err, "HSET");
 }
 
 int ds_state_get(ds_redis *r, const char *doc_id, const char *field,
@@ -120,13 +120,13 @@ int ds_dedupe_claim(ds_redis *r, const char *key, long ttl_ms,
 int ds_dedupe_done(ds_redis *r, const char *key, long keep_ms, ds_err *err)
 {
     return ds_redis_ok(ds_redis_cmd(r, err, "SET docsync:event:%s done PX %ld",
-                                  key, keep_ms), err, "SET");
+                                    key, keep_ms), err, "SET");
 }
 
 int ds_dedupe_release(ds_redis *r, const char *key, ds_err *err)
 {
     return ds_redis_ok(ds_redis_cmd(r, err, "DEL docsync:event:%s", key), err,
-                     "DEL");
+                       "DEL");
 }
 
 int ds_lease_take(ds_redis *r, const char *name, const char *owner,
@@ -153,5 +153,5 @@ int ds_lease_release(ds_redis *r, const char *name, const char *owner,
                      ds_err *err)
 {
     return ds_redis_ok(ds_redis_cmd(r, err, "EVAL %s 1 docsync:lease:%s %s",
-                                  LEASE_RELEASE, name, owner), err, "EVAL");
+                                    LEASE_RELEASE, name, owner), err, "EVAL");
 }

@@ -103,7 +103,7 @@ int ctl_mark_release(ds_redis *r, const char *dlq_topic, int32_t partition,
 
     mark_key(key, sizeof(key), dlq_topic, partition, offset);
     return ds_redis_ok(ds_redis_cmd(r, err, "EVAL %s 1 %s", RELEASE, key), err,
-                     "replay mark release");
+                       "replay mark release");
 }
 
 int ctl_mark_done(ds_redis *r, const char *dlq_topic, int32_t partition,
@@ -113,7 +113,7 @@ int ctl_mark_done(ds_redis *r, const char *dlq_topic, int32_t partition,
 
     mark_key(key, sizeof(key), dlq_topic, partition, offset);
     return ds_redis_ok(ds_redis_cmd(r, err, "SET %s %lld EX %ld", key, ms,
-                                  CTL_REPLAY_KEEP_S), err, "replay mark");
+                                    CTL_REPLAY_KEEP_S), err, "replay mark");
 }
 
 /* Copies a string element of an HMGET answer, "" when it is nil. */

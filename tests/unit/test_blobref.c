@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "fixture.h"
+#include "ds_time.h"
 #include "ds_state.h"
 
 #define SAMPLE "samples/minimal-document.pdf"
@@ -52,15 +53,6 @@ static int teardown(void **state)
     fx_stop(&s->f);
     free(s);
     return 0;
-}
-
-/* Epoch ms on the wall clock, as the loop stamps a dead letter. */
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Stores a small file of its own bytes (made from tag) for doc_id, held
@@ -163,7 +155,7 @@ static void the_sweep_ends_only_the_expired_holds(void **state)
     suite *s = *state;
     char old[DS_SHA256_HEX_LEN + 1], young[DS_SHA256_HEX_LEN + 1];
     char *expired, *at, *doc_state;
-    long long now = wall_ms();
+    long long now = ds_time_wall_ms();
     redisReply *tl;
     char want[160];
     seen sn;
@@ -215,7 +207,7 @@ static void a_shared_blob_stays_while_another_document_holds_it(void **state)
     suite *s = *state;
     char sha[DS_SHA256_HEX_LEN + 1], sha2[DS_SHA256_HEX_LEN + 1];
     char md5[DS_MD5_HEX_LEN + 1];
-    long long now = wall_ms();
+    long long now = ds_time_wall_ms();
     uint64_t size;
     seen sn;
 
@@ -247,7 +239,7 @@ static void a_replay_takes_the_hold_off_the_sweep(void **state)
 {
     suite *s = *state;
     char sha[DS_SHA256_HEX_LEN + 1];
-    long long now = wall_ms(), since = 0;
+    long long now = ds_time_wall_ms(), since = 0;
     ds_err err;
 
     FX_REQUIRE(&s->f);
@@ -300,7 +292,7 @@ static void an_entry_dead_lettered_again_is_not_expired(void **state)
 {
     suite *s = *state;
     char sha[DS_SHA256_HEX_LEN + 1];
-    long long now = wall_ms();
+    long long now = ds_time_wall_ms();
 
     FX_REQUIRE(&s->f);
     put_own_blob(s, "moved", "doc_m", sha);
@@ -344,7 +336,7 @@ static void *sweep_thread(void *arg)
     pthread_barrier_wait(w->start);
     /* Small batches, so that the two interleave over the same entries. */
     while (store != NULL && r != NULL && more && !w->failed)
-        w->failed = ds_blobref_sweep(r, store, wall_ms(), 5, "test",
+        w->failed = ds_blobref_sweep(r, store, ds_time_wall_ms(), 5, "test",
                                      w->owner, count_ended, w, &more,
                                      &err) < 0;
     ds_blob_store_free(store);
