@@ -22,6 +22,15 @@
 /* Room for "<sha256>:<documentId>" and its NUL. */
 #define MEMBER_LEN (DS_SHA256_HEX_LEN + 1 + 128 + 1)
 
+/* Adds (ARGV[2] "1") or removes a holder and takes the hold out of the
+ * sweep's way, in one round trip; returns the holders left. KEYS:
+ * blobref, blobkeep. ARGV: documentId, add, member. */
+static const char CHANGE[] =
+    "if ARGV[2] == '1' then redis.call('SADD', KEYS[1], ARGV[1]) "
+    "else redis.call('SREM', KEYS[1], ARGV[1]) end "
+    "redis.call('ZREM', KEYS[2], ARGV[3]) "
+    "return redis.call('SCARD', KEYS[1])";
+
 /* Keeps a document's hold for the sweep, only while the document holds
  * the blob. KEYS: blobref, blobkeep. ARGV: documentId, member, ms. */
 static const char KEEP[] =
@@ -147,24 +156,21 @@ static int unexpected(redisReply *reply, ds_err *err, const char *what)
 static long long change_holders(ds_redis *r, const char *sha256,
                                 const char *doc_id, int add, ds_err *err)
 {
+    char blobref[96], member[MEMBER_LEN];
     redisReply *reply;
-    long long n = -1;
+    long long n;
 
-    reply = ds_redis_cmd(r, err, "%s docsync:blobref:%s %s",
-                         add ? "SADD" : "SREM", sha256, doc_id);
-    if (ds_redis_ok(reply, err, "blob holders") < 0)
+    snprintf(blobref, sizeof(blobref), "docsync:blobref:%s", sha256);
+    snprintf(member, sizeof(member), "%s:%s", sha256, doc_id);
+    reply = ds_redis_cmd(r, err, "EVAL %s 2 %s " DS_BLOBREF_KEEP_KEY
+                         " %s %s %s", CHANGE, blobref, doc_id,
+                         add ? "1" : "0", member);
+    if (reply == NULL)
         return -1;
-    reply = ds_redis_cmd(r, err, "ZREM " DS_BLOBREF_KEEP_KEY " %s:%s",
-                         sha256, doc_id);
-    if (ds_redis_ok(reply, err, "kept blob") < 0)
-        return -1;
-    reply = ds_redis_cmd(r, err, "SCARD docsync:blobref:%s", sha256);
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
-        n = reply->integer;
-    else
-        ds_err_set(err, "redis_error", "blob holders");
-    if (reply != NULL)
-        freeReplyObject(reply);
+    if (reply->type != REDIS_REPLY_INTEGER)
+        return unexpected(reply, err, "blob holders");
+    n = reply->integer;
+    freeReplyObject(reply);
     return n;
 }
 
